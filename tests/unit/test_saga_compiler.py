@@ -1,0 +1,128 @@
+"""The compiled definition's static guarantees; its behaviour is proven by execution in
+tests/integration/test_saga_execution.py."""
+
+import json
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from components.order_saga import ORDER_SAGA
+from components.saga import (
+    DEFAULT_TRANSIENT_ERRORS,
+    RetryPolicy,
+    SagaBindings,
+    SagaDefinition,
+    SagaDefinitionError,
+    SagaStep,
+    compile_saga,
+)
+
+
+def bindings_for(saga: SagaDefinition) -> SagaBindings:
+    return SagaBindings(
+        functions={task: f"arn:aws:lambda:us-east-1:1:function:{task}" for task in saga.task_names},
+        dead_letter_queues={step.name: f"https://sqs/1/{step.name}-dlq" for step in saga.steps},
+        orders_table="orders",
+        event_bus="orders",
+    )
+
+
+def without(mapping: Mapping[str, str], key: str) -> dict[str, str]:
+    return {name: value for name, value in mapping.items() if name != key}
+
+
+def lambda_tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: state
+        for name, state in definition["States"].items()
+        if state["Type"] == "Task" and state["Resource"].startswith("arn:aws:lambda:")
+    }
+
+
+def successors(state: dict[str, Any]) -> set[str]:
+    found = {state[key] for key in ("Next", "Default") if key in state}
+    found |= {rule["Next"] for key in ("Catch", "Choices") for rule in state.get(key, [])}
+    return found
+
+
+def test_missing_function_binding_names_the_task() -> None:
+    bindings = bindings_for(ORDER_SAGA)
+    bindings = replace(bindings, functions=without(bindings.functions, "CancelShipment"))
+    with pytest.raises(SagaDefinitionError, match="no function bound for 'CancelShipment'"):
+        compile_saga(ORDER_SAGA, bindings)
+
+
+def test_missing_dead_letter_queue_names_the_step() -> None:
+    bindings = bindings_for(ORDER_SAGA)
+    bindings = replace(bindings, dead_letter_queues=without(bindings.dead_letter_queues, "BookShipment"))
+    with pytest.raises(SagaDefinitionError, match="no dead-letter queue bound for step 'BookShipment'"):
+        compile_saga(ORDER_SAGA, bindings)
+
+
+def test_binding_for_a_name_the_saga_lacks_is_refused() -> None:
+    bindings = bindings_for(ORDER_SAGA)
+    typo = {**bindings.functions, "AuthorisePayment": "arn:aws:lambda:us-east-1:1:function:typo"}
+    bindings = replace(bindings, functions=typo)
+    with pytest.raises(SagaDefinitionError, match="function bound for unknown name 'AuthorisePayment'"):
+        compile_saga(ORDER_SAGA, bindings)
+
+
+def test_empty_table_and_bus_are_refused() -> None:
+    empty = replace(bindings_for(ORDER_SAGA), orders_table="", event_bus="")
+    with pytest.raises(SagaDefinitionError, match="orders_table is empty; event_bus is empty"):
+        compile_saga(ORDER_SAGA, empty)
+
+
+def test_definition_is_deterministic_json() -> None:
+    first = compile_saga(ORDER_SAGA, bindings_for(ORDER_SAGA))
+    assert json.dumps(first, sort_keys=True) == json.dumps(
+        compile_saga(ORDER_SAGA, bindings_for(ORDER_SAGA)), sort_keys=True
+    )
+
+
+def test_every_lambda_task_is_bound_retries_only_transient_errors_and_catches_everything() -> None:
+    definition = compile_saga(ORDER_SAGA, bindings_for(ORDER_SAGA))
+    tasks = lambda_tasks(definition)
+    assert sorted(tasks) == sorted(ORDER_SAGA.task_names)
+    for name, state in tasks.items():
+        assert state["Resource"].endswith(f":function:{name}")
+        retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
+        assert set(DEFAULT_TRANSIENT_ERRORS) <= retried, name
+        assert "States.ALL" not in retried and "States.TaskFailed" not in retried, name
+        assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+
+
+def test_every_transition_names_an_existing_state_and_every_state_is_reachable() -> None:
+    definition = compile_saga(ORDER_SAGA, bindings_for(ORDER_SAGA))
+    states = definition["States"]
+    reached, frontier = set(), [definition["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        if name in reached:
+            continue
+        assert name in states, f"transition to missing state {name!r}"
+        reached.add(name)
+        frontier.extend(successors(states[name]))
+    assert reached == set(states)
+
+
+def test_express_saga_never_waits_for_a_task_token() -> None:
+    express = SagaDefinition(name="order", steps=ORDER_SAGA.steps, workflow="EXPRESS")
+    text = json.dumps(compile_saga(express, bindings_for(express)))
+    assert "waitForTaskToken" not in text and "$$.Task.Token" not in text
+    assert "waitForTaskToken" in json.dumps(compile_saga(ORDER_SAGA, bindings_for(ORDER_SAGA)))
+
+
+def test_step_without_retries_has_no_retrier() -> None:
+    saga = SagaDefinition(name="order", steps=[SagaStep("Pay", retry=RetryPolicy(max_attempts=0))])
+    assert "Retry" not in compile_saga(saga, bindings_for(saga))["States"]["Pay"]
+
+
+def test_compiler_imports_neither_pulumi_nor_aws_clients() -> None:
+    probe = "import sys, components.saga; print(sorted({'boto3', 'botocore', 'pulumi'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

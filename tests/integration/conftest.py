@@ -1,26 +1,72 @@
-"""One moto account per session, executing ASL, with scripted Lambda functions."""
+"""Integration fixtures: one moto account per session, and the real local parts."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
+import hvac
 import pytest
 from moto import mock_aws
 
+from handlers.vault import SecretStore, approle_login
+from sandbox.dynamodb import serialize_dynamodb_requests
+from sandbox.partners import Partners
 from sandbox.stepfunctions import route_lambda_invokes, time_scale
+from sandbox.vault import Vault
 from tests.integration.saga_rig import Rig, ScriptedFunctions
+from tests.integration.stores import Stores
 
 # Retry waits and timeouts at 1/100 of real time: a 30 s state timeout takes 0.3 s, ample
 # for an in-process scripted function on a loaded machine, short enough for the suite.
 TIME_SCALE = 0.01
 
+GATEWAY_SECRET = "order-saga/payment-gateway"
+COURIER_SECRET = "order-saga/courier"
+
 
 @pytest.fixture(scope="session")
-def rig() -> Iterator[Rig]:
-    functions = ScriptedFunctions()
+def aws() -> Iterator[None]:
+    serialize_dynamodb_requests()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        # mock_aws replaces boto3's default session: route on the one the interpreter uses.
-        unroute = route_lambda_invokes(boto3._get_default_session(), functions)
-        with time_scale(TIME_SCALE) as retry_waits:
-            yield Rig(functions, retry_waits)
-        functions.release.set()
-        unroute()
+        yield
+
+
+@pytest.fixture(scope="session")
+def rig(aws: None) -> Iterator[Rig]:
+    functions = ScriptedFunctions()
+    # mock_aws replaces boto3's default session: route on the one the interpreter uses.
+    unroute = route_lambda_invokes(boto3._get_default_session(), functions)
+    with time_scale(TIME_SCALE) as retry_waits:
+        yield Rig(functions, retry_waits)
+    functions.release.set()
+    unroute()
+
+
+@pytest.fixture
+def stores(aws: None) -> Stores:
+    """Fresh orders, inventory and loyalty tables for one test."""
+    return Stores.create()
+
+
+@pytest.fixture(scope="session")
+def vault() -> Iterator[Vault]:
+    server = Vault().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def partners(vault: Vault) -> Iterator[Partners]:
+    """Fresh payment gateway and courier, their keys in Vault."""
+    started = Partners.start("pk_test_gateway", "ck_test_courier")
+    vault.put_secret(GATEWAY_SECRET, {"api_key": started.gateway.api_key})
+    vault.put_secret(COURIER_SECRET, {"api_key": started.courier.api_key})
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def secret_store(vault: Vault, tmp_path: Path) -> SecretStore:
+    """A function's view of Vault: an AppRole allowed to read the partners' keys only."""
+    role_id, secret_file = vault.grant("saga-partners", [GATEWAY_SECRET, COURIER_SECRET], tmp_path)
+    return SecretStore(hvac.Client(url=vault.url), approle_login(role_id, str(secret_file)))

@@ -1,0 +1,79 @@
+"""AuthorizePayment / RefundPayment: charge the card through the gateway, or give it back.
+
+Idempotent twice over: the gateway honours our keys (``{orderId}:AuthorizePayment`` and
+``...:undo``) for about a day, and the order item keeps ``chargeId`` / ``refundId`` for good.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import boto3
+
+from handlers.config import setting
+from handlers.errors import PaymentDeclined, PaymentGatewayUnavailable
+from handlers.orders import OrdersTable
+from handlers.partners import PartnerClient
+from handlers.saga_task import TaskResult, saga_task
+from handlers.vault import store_from_environment
+
+CHARGE = "AuthorizePayment"
+REFUND = "RefundPayment"
+
+
+class Payments:
+    def __init__(self, orders: OrdersTable, gateway: PartnerClient) -> None:
+        self.orders = orders
+        self.gateway = gateway
+
+    def authorize(self, order_id: str) -> TaskResult:
+        order = self.orders.get(order_id)
+        if order.chargeId:
+            return {"chargeId": order.chargeId}
+        response = self.gateway.post(
+            "/charges",
+            {
+                "amount": order.total,
+                "currency": order.currency,
+                "token": order.paymentToken,
+                "reference": order_id,
+            },
+            idempotency_key=f"{order_id}:{CHARGE}",
+        )
+        if response.status in (402, 409):  # declined, or already voided by a refund
+            raise PaymentDeclined(str(response.body.get("error", "declined")))
+        charge_id = str(response.body["chargeId"])
+        self.orders.stamp(order_id, CHARGE, chargeId=charge_id)
+        return {"chargeId": charge_id}
+
+    def refund(self, order_id: str) -> TaskResult:
+        """Refund the charge, or void its key if the charge never landed (a timeout)."""
+        order = self.orders.get(order_id)
+        if order.refundId:
+            return {"refundId": order.refundId}
+        response = self.gateway.post(
+            "/refunds",
+            {"chargeIdempotencyKey": f"{order_id}:{CHARGE}", "reference": order_id},
+            idempotency_key=f"{order_id}:{CHARGE}:undo",
+        )
+        refund_id = str(response.body["refundId"])
+        self.orders.stamp(order_id, REFUND, refundId=refund_id)
+        return {"refundId": refund_id}
+
+
+@lru_cache(maxsize=1)
+def payments() -> Payments:
+    secrets = store_from_environment()
+    api_key = secrets.field(setting("PAYMENT_GATEWAY_SECRET", "order-saga/payment-gateway"), "api_key")
+    gateway = PartnerClient(setting("PAYMENT_GATEWAY_URL"), api_key, PaymentGatewayUnavailable)
+    return Payments(OrdersTable(boto3.resource("dynamodb").Table(setting("ORDERS_TABLE"))), gateway)
+
+
+@saga_task(CHARGE)
+def authorize_handler(order_id: str) -> TaskResult:
+    return payments().authorize(order_id)
+
+
+@saga_task(REFUND, compensation=True)
+def refund_handler(order_id: str) -> TaskResult:
+    return payments().refund(order_id)

@@ -1,0 +1,67 @@
+"""What every saga step and compensator Lambda shares: input, logs, metrics, traces.
+
+Step Functions sends the whole saga document (components/saga/compiler.py); a task needs
+only ``orderId`` from it, and reads the order itself from the orders table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = Logger()
+metrics = Metrics(namespace="OrderSaga")
+tracer = Tracer()
+
+TaskResult = dict[str, Any]
+
+
+class SagaTaskInput(BaseModel):
+    """The part of the saga document a task reads; the rest passes through untouched."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    orderId: str = Field(min_length=1, max_length=80)
+
+
+def saga_task(
+    task: str, *, compensation: bool = False
+) -> Callable[[Callable[[str], TaskResult]], Callable[[dict[str, Any], LambdaContext], TaskResult]]:
+    """Turn ``work(order_id) -> result`` into the Lambda entry point of saga task ``task``."""
+
+    def wrap(work: Callable[[str], TaskResult]) -> Callable[[dict[str, Any], LambdaContext], TaskResult]:
+        @wraps(work)
+        def run(event: dict[str, Any], context: LambdaContext) -> TaskResult:
+            order_id = SagaTaskInput.model_validate(event).orderId
+            logger.set_correlation_id(order_id)
+            logger.append_keys(task=task)
+            metrics.add_dimension("Task", task)
+            started = time.perf_counter()
+            try:
+                result = work(order_id)
+            except Exception as error:
+                metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+                metrics.add_metadata(key="error", value=type(error).__name__)
+                logger.warning("task failed", extra={"error": type(error).__name__})
+                raise
+            finally:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+            metrics.add_metric(name="Succeeded", unit=MetricUnit.Count, value=1)
+            if compensation:
+                metrics.add_metric(name="Compensations", unit=MetricUnit.Count, value=1)
+            logger.info("task done", extra={"result": result})
+            return result
+
+        entry = tracer.capture_lambda_handler(run)
+        entry = metrics.log_metrics(entry)
+        return logger.inject_lambda_context(entry)
+
+    return wrap

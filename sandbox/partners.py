@@ -1,0 +1,289 @@
+"""The payment gateway and the courier: small real HTTP services on loopback.
+
+Each checks a bearer API key, honours ``Idempotency-Key`` (same key and body: the same
+answer; same key, other body: 422), keeps a ledger that tests and audits read, and takes
+faults: latency, failing with a status, answering too late (after doing the work), declines
+by card token, and a capacity limit.
+
+    gateway = PaymentGateway(api_key="pk_test").start()
+    gateway.faults.fail_next = 2          # the next two requests answer 503
+    gateway.ledger()                      # [{"type": "charge", ...}, ...]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+Answer = tuple[int, dict[str, Any]]
+Route = Callable[[dict[str, Any], str], Answer]
+"""``route(body, idempotency_key) -> (status, body)``; called under the service lock."""
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class Faults:
+    """What goes wrong, and how often. Counters count down per request."""
+
+    latency_seconds: float = 0.0
+    fail_next: int = 0
+    fail_status: int = 503
+    late_next: int = 0
+    """The next N requests are processed, then answered only after ``late_seconds``."""
+    late_seconds: float = 10.0
+
+
+@dataclass
+class _Remembered:
+    fingerprint: str
+    answer: Answer
+
+
+class PartnerService:
+    """An HTTP JSON API with API-key auth, idempotency keys, a ledger and fault injection."""
+
+    name = "partner"
+
+    def __init__(self, api_key: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.api_key = api_key
+        self.faults = Faults()
+        self._routes: dict[str, Route] = {}
+        self._ledger: list[dict[str, Any]] = []
+        self._answers: dict[str, _Remembered] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def ledger(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(entry) for entry in self._ledger]
+
+    def route(self, path: str, handler: Route) -> None:
+        self._routes[path] = handler
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Append to the ledger (callers hold the lock: routes run under it)."""
+        self._ledger.append({"at": time.time(), **entry})
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):06d}"
+
+    # -- request handling ---------------------------------------------------------------------
+
+    def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[Answer, float]:
+        """The answer and how long to hold it back."""
+        if method == "GET" and path == "/_admin/ledger":
+            return (200, {"entries": self.ledger()}), 0.0
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            return (401, {"error": "invalid_api_key"}), 0.0
+        route = self._routes.get(path) if method == "POST" else None
+        if route is None:
+            return (404, {"error": "no_such_route"}), 0.0
+        key = headers.get("idempotency-key", "")
+        if not key:
+            return (400, {"error": "idempotency_key_required"}), 0.0
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return (400, {"error": "malformed_json"}), 0.0
+        if not isinstance(body, dict):
+            return (400, {"error": "malformed_json"}), 0.0
+        with self._lock:
+            delay = self.faults.latency_seconds
+            if self.faults.fail_next > 0:
+                self.faults.fail_next -= 1
+                return (self.faults.fail_status, {"error": "injected_failure"}), delay
+            if self.faults.late_next > 0:
+                self.faults.late_next -= 1
+                delay += self.faults.late_seconds
+            fingerprint = hashlib.sha256(f"{path}\n{raw!r}".encode()).hexdigest()
+            remembered = self._answers.get(key)
+            if remembered is not None:
+                if remembered.fingerprint != fingerprint:
+                    return (422, {"error": "idempotency_key_reused"}), delay
+                return remembered.answer, delay
+            answer = route(body, key)
+            self._answers[key] = _Remembered(fingerprint, answer)
+            return answer, delay
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._respond("GET")
+
+            def do_POST(self) -> None:
+                self._respond("POST")
+
+            def _respond(self, method: str) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                if length > MAX_BODY_BYTES:
+                    answer, delay = (413, {"error": "body_too_large"}), 0.0
+                else:
+                    raw = self.rfile.read(length)
+                    headers = {name.lower(): value for name, value in self.headers.items()}
+                    answer, delay = service._answer(method, self.path, headers, raw)
+                if delay:
+                    time.sleep(delay)
+                status, body = answer
+                payload = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting: a late answer nobody reads
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the ledger is the record; access logs would drown test output
+
+        return Handler
+
+
+class PaymentGateway(PartnerService):
+    """Charges and refunds. A token in ``declined_tokens`` (default ``tok_declined``) is declined.
+
+    Refunding a charge key that never charged voids it: a late charge with that key is then
+    refused (409), so a timed-out authorization can be compensated safely.
+    """
+
+    name = "payment-gateway"
+
+    def __init__(self, api_key: str, **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)
+        self.declined_tokens: set[str] = {"tok_declined"}
+        self._charges: dict[str, dict[str, Any]] = {}  # charge idempotency key -> charge
+        self._voided: set[str] = set()
+        self.route("/charges", self._charge)
+        self.route("/refunds", self._refund)
+
+    def _charge(self, body: dict[str, Any], key: str) -> Answer:
+        amount, token = body.get("amount"), body.get("token")
+        if not isinstance(amount, int) or amount <= 0 or not isinstance(token, str):
+            return 400, {"error": "amount_and_token_required"}
+        if key in self._voided:
+            return 409, {"error": "charge_voided"}
+        if token in self.declined_tokens:
+            self.record({"type": "decline", "key": key, "reference": body.get("reference"), "amount": amount})
+            return 402, {"error": "card_declined"}
+        charge = {"chargeId": self.new_id("ch"), "amount": amount, "currency": body.get("currency", "USD")}
+        self._charges[key] = charge
+        self.record({"type": "charge", "key": key, "reference": body.get("reference"), **charge})
+        return 201, {**charge, "status": "captured"}
+
+    def _refund(self, body: dict[str, Any], key: str) -> Answer:
+        charge_key = body.get("chargeIdempotencyKey")
+        if not isinstance(charge_key, str):
+            return 400, {"error": "charge_idempotency_key_required"}
+        charge = self._charges.pop(charge_key, None)
+        if charge is None:
+            self._voided.add(charge_key)
+            refund = {"refundId": self.new_id("void"), "amount": 0}
+            self.record(
+                {"type": "void", "key": key, "chargeKey": charge_key, "reference": body.get("reference")}
+            )
+            return 200, refund
+        refund = {"refundId": self.new_id("re"), "amount": charge["amount"], "chargeId": charge["chargeId"]}
+        self.record(
+            {
+                "type": "refund",
+                "key": key,
+                "chargeKey": charge_key,
+                "reference": body.get("reference"),
+                **refund,
+            }
+        )
+        return 200, refund
+
+
+class Courier(PartnerService):
+    """Bookings and cancellations, with at most ``capacity`` active bookings (None: no limit).
+
+    Cancelling a booking key that never booked voids it, like the gateway's refunds.
+    """
+
+    name = "courier"
+
+    def __init__(self, api_key: str, *, capacity: int | None = None, **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)
+        self.capacity = capacity
+        self._bookings: dict[str, dict[str, Any]] = {}  # booking idempotency key -> booking
+        self._voided: set[str] = set()
+        self.route("/bookings", self._book)
+        self.route("/cancellations", self._cancel)
+
+    def _book(self, body: dict[str, Any], key: str) -> Answer:
+        if not isinstance(body.get("address"), dict):
+            return 400, {"error": "address_required"}
+        if key in self._voided:
+            return 409, {"error": "booking_cancelled"}
+        if self.capacity is not None and len(self._bookings) >= self.capacity:
+            return 409, {"error": "no_capacity"}
+        booking = {"bookingId": self.new_id("bk"), "slot": f"slot-{len(self._bookings) + 1}"}
+        self._bookings[key] = booking
+        self.record({"type": "booking", "key": key, "reference": body.get("reference"), **booking})
+        return 201, booking
+
+    def _cancel(self, body: dict[str, Any], key: str) -> Answer:
+        booking_key = body.get("bookingIdempotencyKey")
+        if not isinstance(booking_key, str):
+            return 400, {"error": "booking_idempotency_key_required"}
+        booking = self._bookings.pop(booking_key, None)
+        if booking is None:
+            self._voided.add(booking_key)
+        cancellation = {"cancellationId": self.new_id("cx"), "bookingId": booking and booking["bookingId"]}
+        self.record(
+            {
+                "type": "cancellation",
+                "key": key,
+                "bookingKey": booking_key,
+                "reference": body.get("reference"),
+                **cancellation,
+            }
+        )
+        return 200, cancellation
+
+
+@dataclass
+class Partners:
+    """Both partners, started together (tests, sandbox)."""
+
+    gateway: PaymentGateway
+    courier: Courier
+    all: list[PartnerService] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, gateway_key: str, courier_key: str, *, courier_capacity: int | None = None) -> Partners:
+        gateway = PaymentGateway(gateway_key).start()
+        courier = Courier(courier_key, capacity=courier_capacity).start()
+        return cls(gateway, courier, [gateway, courier])
+
+    def stop(self) -> None:
+        for service in self.all:
+            service.stop()

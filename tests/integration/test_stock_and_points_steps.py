@@ -1,0 +1,167 @@
+"""ReserveInventory / ReleaseInventory and BurnLoyaltyPoints / RestoreLoyaltyPoints in moto's
+DynamoDB: one effect per order however often a step runs, and no overselling under races."""
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from handlers.errors import InsufficientPoints, InventoryUnavailable, OutOfStock
+from handlers.inventory import Inventory
+from handlers.loyalty import Loyalty
+from tests.integration.stores import Stores
+
+
+@pytest.fixture
+def inventory(stores: Stores) -> Inventory:
+    return Inventory(stores.orders_table, stores.inventory, rng=random.Random(7))
+
+
+@pytest.fixture
+def loyalty(stores: Stores) -> Loyalty:
+    return Loyalty(stores.orders_table, stores.loyalty)
+
+
+# -- inventory ----------------------------------------------------------------------------------
+
+
+def test_reserve_decrements_stock_and_writes_the_reservation(stores: Stores, inventory: Inventory) -> None:
+    stores.add_sku("HOODIE-M", stock=[3])
+    stores.add_sku("TEE", stock=[5])
+    stores.add_order("o-1", lines=[("HOODIE-M", 2), ("TEE", 1)])
+    assert inventory.reserve("o-1") == {"reserved": {"HOODIE-M": 2, "TEE": 1}}
+    assert (stores.stock("HOODIE-M"), stores.stock("TEE")) == ([1], [4])
+    assert "ReserveInventory" in stores.order("o-1")["steps"]
+
+
+def test_reserve_invoked_twice_decrements_once(stores: Stores, inventory: Inventory) -> None:
+    stores.add_sku("HOODIE-M", stock=[3])
+    stores.add_order("o-1", lines=[("HOODIE-M", 1)])
+    inventory.reserve("o-1")
+    inventory.reserve("o-1")
+    assert stores.stock("HOODIE-M") == [2]
+
+
+def test_out_of_stock_is_a_domain_error_and_changes_nothing(stores: Stores, inventory: Inventory) -> None:
+    stores.add_sku("HOODIE-M", stock=[1])
+    stores.add_sku("TEE", stock=[5])
+    stores.add_order("o-1", lines=[("TEE", 1), ("HOODIE-M", 2)])
+    with pytest.raises(OutOfStock, match="HOODIE-M"):
+        inventory.reserve("o-1")
+    assert (stores.stock("HOODIE-M"), stores.stock("TEE")) == ([1], [5])
+    assert stores.order("o-1")["steps"] == {}
+
+
+def test_sku_missing_from_the_catalog_is_out_of_stock(stores: Stores, inventory: Inventory) -> None:
+    stores.add_order("o-1", lines=[("GHOST", 1)])
+    with pytest.raises(OutOfStock, match="not in the catalog"):
+        inventory.reserve("o-1")
+
+
+def test_reservation_falls_back_to_a_shard_that_has_stock(stores: Stores, inventory: Inventory) -> None:
+    stores.add_sku("HOODIE-M", stock=[0, 0, 1, 0])
+    stores.add_order("o-1", lines=[("HOODIE-M", 1)])
+    inventory.reserve("o-1")
+    assert stores.stock("HOODIE-M") == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("shards", [[5], [2, 0, 1, 2]], ids=["one item", "sharded"])
+def test_twenty_concurrent_reservations_for_the_last_five_units_sell_exactly_five(
+    stores: Stores, inventory: Inventory, shards: list[int]
+) -> None:
+    # GIVEN 5 hoodies left and 20 orders for one each
+    stores.add_sku("HOODIE-M", stock=shards)
+    orders = [f"o-{i}" for i in range(20)]
+    for order in orders:
+        stores.add_order(order, lines=[("HOODIE-M", 1)])
+
+    def attempt(order: str) -> str:
+        # as Step Functions would: retry what is transient, stop at a domain error
+        for _ in range(50):
+            try:
+                inventory.reserve(order)
+                return "reserved"
+            except InventoryUnavailable:
+                continue
+            except OutOfStock:
+                return "out of stock"
+        return "gave up"
+
+    # WHEN they all reserve at once
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(attempt, orders))
+    # THEN exactly five sold, none oversold
+    assert sorted(outcomes).count("reserved") == 5, outcomes
+    assert outcomes.count("out of stock") == 15
+    assert stores.stock("HOODIE-M") == [0] * len(shards)
+
+
+def test_release_gives_the_stock_back_once(stores: Stores, inventory: Inventory) -> None:
+    stores.add_sku("HOODIE-M", stock=[3])
+    stores.add_order("o-1", lines=[("HOODIE-M", 2)])
+    inventory.reserve("o-1")
+    assert inventory.release("o-1") == {"released": {"HOODIE-M": 2}}
+    assert inventory.release("o-1") == {"released": {}}
+    assert stores.stock("HOODIE-M") == [3]
+    assert "ReleaseInventory" in stores.order("o-1")["steps"]
+
+
+def test_release_of_a_reservation_that_never_happened_changes_nothing(
+    stores: Stores, inventory: Inventory
+) -> None:
+    stores.add_sku("HOODIE-M", stock=[3])
+    stores.add_order("o-1", lines=[("HOODIE-M", 2)])
+    assert inventory.release("o-1") == {"released": {}}
+    assert stores.stock("HOODIE-M") == [3]
+
+
+# -- loyalty ------------------------------------------------------------------------------------
+
+
+def test_burn_debits_the_balance_and_writes_one_ledger_entry_however_often_it_runs(
+    stores: Stores, loyalty: Loyalty
+) -> None:
+    stores.add_account("cust-1", 500)
+    stores.add_order("o-1", points=200)
+    loyalty.burn("o-1")
+    loyalty.burn("o-1")
+    assert stores.balance("cust-1") == 300
+    assert stores.loyalty.get_item(Key={"pk": "LEDGER#o-1#BURN"})["Item"]["points"] == 200
+
+
+def test_insufficient_points_is_a_domain_error_and_changes_nothing(stores: Stores, loyalty: Loyalty) -> None:
+    stores.add_account("cust-1", 100)
+    stores.add_order("o-1", points=200)
+    with pytest.raises(InsufficientPoints):
+        loyalty.burn("o-1")
+    assert stores.balance("cust-1") == 100
+    assert "Item" not in stores.loyalty.get_item(Key={"pk": "LEDGER#o-1#BURN"})
+
+
+def test_customer_without_an_account_cannot_burn_points(stores: Stores, loyalty: Loyalty) -> None:
+    stores.add_order("o-1", customer_id="cust-new", points=1)
+    with pytest.raises(InsufficientPoints):
+        loyalty.burn("o-1")
+
+
+def test_order_without_points_burns_nothing_and_completes(stores: Stores, loyalty: Loyalty) -> None:
+    stores.add_order("o-1", points=0)
+    assert loyalty.burn("o-1") == {"burned": 0}
+    assert "BurnLoyaltyPoints" in stores.order("o-1")["steps"]
+
+
+def test_restore_gives_back_what_was_burned_once(stores: Stores, loyalty: Loyalty) -> None:
+    stores.add_account("cust-1", 500)
+    stores.add_order("o-1", points=200)
+    loyalty.burn("o-1")
+    assert loyalty.restore("o-1") == {"restored": 200}
+    assert loyalty.restore("o-1") == {"restored": 0}
+    assert stores.balance("cust-1") == 500
+
+
+def test_restore_when_nothing_was_burned_changes_nothing(stores: Stores, loyalty: Loyalty) -> None:
+    stores.add_account("cust-1", 500)
+    stores.add_order("o-1", points=200)
+    assert loyalty.restore("o-1") == {"restored": 0}
+    assert stores.balance("cust-1") == 500
+    assert "RestoreLoyaltyPoints" in stores.order("o-1")["steps"]

@@ -39,12 +39,12 @@ def saga_task(
     def wrap(work: Callable[[str], TaskResult]) -> Callable[[dict[str, Any], LambdaContext], TaskResult]:
         @wraps(work)
         def run(event: dict[str, Any], context: LambdaContext) -> TaskResult:
-            order_id = SagaTaskInput.model_validate(event).orderId
-            logger.set_correlation_id(order_id)
             logger.append_keys(task=task)
             metrics.add_dimension("Task", task)
             started = time.perf_counter()
             try:
+                order_id = SagaTaskInput.model_validate(event).orderId
+                logger.set_correlation_id(order_id)
                 result = work(order_id)
             except Exception as error:
                 metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)

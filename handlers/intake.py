@@ -1,0 +1,242 @@
+"""Intake: ``POST /orders`` accepts an order, ``GET /orders/{orderId}`` shows one.
+
+POST needs an ``Idempotency-Key``. The orderId is derived from (customer, key), so the
+conditional put of the PENDING order *is* the idempotency record: the same key and body
+replay the same 202, the same key with another body is a 409, and no separate store can
+drift from the orders table. Prices come from the catalog; a request naming a price, a
+total, a status or any unknown field is refused (422). The 202 is sent only after
+``OrderSubmitted`` is on the bus; if publishing fails the client gets a 503 and its retry
+with the same key publishes again, so nothing accepted is lost.
+
+Errors are JSON ``{"error": {"code": ..., "message": ...}}`` with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from handlers.config import setting
+from handlers.orders import Address, OrdersTable, now
+
+logger = Logger()
+metrics = Metrics(namespace="OrderSaga")
+tracer = Tracer()
+app = APIGatewayRestResolver()
+
+MAX_BODY_BYTES = 16 * 1024
+ORDER_NAMESPACE = uuid.UUID("7f1c7a52-6a43-4d2e-9c1e-0c5b8e0f5a11")
+HIDDEN_FIELDS = ("paymentToken", "requestHash", "idempotencyKey")
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class LineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sku: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,39}$")
+    quantity: int = Field(ge=1, le=10)
+
+
+class OrderRequest(BaseModel):
+    """What a client may send: no prices, totals or statuses."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    items: list[LineRequest] = Field(min_length=1, max_length=20)
+    shippingAddress: Address
+    paymentToken: str = Field(pattern=r"^tok_[A-Za-z0-9_]{1,64}$")
+    loyaltyPoints: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class Intake:
+    def __init__(self, orders: OrdersTable, catalog: Any, events: Any, event_bus: str) -> None:
+        self.orders = orders
+        self.catalog = catalog
+        self.events = events
+        self.event_bus = event_bus
+
+    def submit(self, customer_id: str, idempotency_key: str, body: str) -> tuple[int, dict[str, Any]]:
+        request = parse_order(body)
+        prices = self._prices([line.sku for line in request.items])
+        request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+        order_id = str(uuid.uuid5(ORDER_NAMESPACE, f"{customer_id}\n{idempotency_key}"))
+        lines: list[dict[str, Any]] = [
+            {"sku": line.sku, "quantity": line.quantity, "unitPrice": prices[line.sku]}
+            for line in request.items
+        ]
+        item = {
+            "orderId": order_id,
+            "customerId": customer_id,
+            "status": "PENDING",
+            "items": lines,
+            "total": sum(line["unitPrice"] * line["quantity"] for line in lines),
+            "currency": "USD",
+            "paymentToken": request.paymentToken,
+            "shippingAddress": request.shippingAddress.model_dump(exclude_none=True),
+            "loyaltyPoints": request.loyaltyPoints,
+            "idempotencyKey": idempotency_key,
+            "requestHash": request_hash,
+            "createdAt": now(),
+            "steps": {},
+        }
+        if not self.orders.create(item):
+            existing = self.orders.find(order_id) or {}
+            if existing.get("requestHash") != request_hash:
+                raise ApiError(
+                    409, "idempotency_key_reused", "this Idempotency-Key was used for another order"
+                )
+            metrics.add_metric(name="IntakeReplays", unit=MetricUnit.Count, value=1)
+        # Published on every (re)try: a lost publish is repaired by the client's retry, and
+        # a duplicate event starts nothing (the execution name is the orderId).
+        self._publish(order_id, customer_id)
+        metrics.add_metric(name="OrdersAccepted", unit=MetricUnit.Count, value=1)
+        return 202, {"orderId": order_id, "status": "PENDING"}
+
+    def read(self, order_id: str, customer_id: str, staff: bool) -> dict[str, Any]:
+        item = self.orders.find(order_id)
+        if item is None or (not staff and item.get("customerId") != customer_id):
+            raise ApiError(404, "order_not_found", "no such order")  # never confirm another's order exists
+        metrics.add_metric(name="OrdersRead", unit=MetricUnit.Count, value=1)
+        return {key: plain(value) for key, value in item.items() if key not in HIDDEN_FIELDS}
+
+    def _prices(self, skus: list[str]) -> dict[str, int]:
+        if len(set(skus)) != len(skus):
+            raise ApiError(422, "duplicate_sku", "each SKU may appear once; use quantity")
+        keys = [{"pk": f"SKU#{sku}"} for sku in skus]
+        response = self.catalog.meta.client.batch_get_item(RequestItems={self.catalog.name: {"Keys": keys}})
+        found = {
+            item["pk"].removeprefix("SKU#"): int(item["price"])
+            for item in response["Responses"][self.catalog.name]
+        }
+        unknown = sorted(set(skus) - set(found))
+        if unknown:
+            raise ApiError(422, "unknown_sku", f"not in the catalog: {', '.join(unknown)}")
+        return found
+
+    def _publish(self, order_id: str, customer_id: str) -> None:
+        entry = {
+            "EventBusName": self.event_bus,
+            "Source": "order-saga.intake",
+            "DetailType": "OrderSubmitted",
+            "Detail": json.dumps({"orderId": order_id, "customerId": customer_id}),
+        }
+        try:
+            response = self.events.put_events(Entries=[entry])
+        except (ClientError, BotoCoreError) as error:
+            logger.exception("publishing OrderSubmitted failed")
+            raise ApiError(
+                503, "try_again", "the order is held; retry with the same Idempotency-Key"
+            ) from error
+        if response.get("FailedEntryCount"):
+            raise ApiError(503, "try_again", "the order is held; retry with the same Idempotency-Key")
+
+
+def parse_order(body: str) -> OrderRequest:
+    if len(body.encode()) > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        document = json.loads(body)
+    except ValueError as error:
+        raise ApiError(400, "malformed_json", "the body is not JSON") from error
+    try:
+        return OrderRequest.model_validate(document)
+    except ValidationError as error:
+        details = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in error.errors()]
+        raise ApiError(422, "invalid_order", "the order does not match the schema", details) from error
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB numbers back to ints for JSON."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {key: plain(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [plain(inner) for inner in value]
+    return value
+
+
+@lru_cache(maxsize=1)
+def intake() -> Intake:
+    dynamodb = boto3.resource("dynamodb")
+    return Intake(
+        OrdersTable(dynamodb.Table(setting("ORDERS_TABLE"))),
+        dynamodb.Table(setting("INVENTORY_TABLE")),
+        boto3.client("events"),
+        setting("EVENT_BUS"),
+    )
+
+
+def caller() -> dict[str, str]:
+    """The authorizer's context: sub, customerId, scopes, clientId, role."""
+    context = app.current_event.request_context.authorizer.raw_event or {}
+    return {key: str(value) for key, value in context.items()}
+
+
+def require(granted: bool) -> None:
+    if not granted:
+        raise ApiError(403, "forbidden", "the token does not allow this")
+
+
+@app.post("/orders")
+def submit_order() -> Response[Any]:
+    who = caller()
+    require(who.get("role") == "customer" and "orders:write" in who.get("scopes", "").split())
+    key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get("idempotency-key")
+    if not key:
+        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header")
+    if not 8 <= len(key) <= 128 or not key.isascii() or not key.isprintable():
+        raise ApiError(
+            400, "invalid_idempotency_key", "Idempotency-Key must be 8 to 128 printable ASCII characters"
+        )
+    logger.append_keys(idempotency_key=key)
+    status, body = intake().submit(who["customerId"], key, app.current_event.body or "")
+    logger.set_correlation_id(body["orderId"])
+    return Response(
+        status, "application/json", json.dumps(body), headers={"Location": f"/orders/{body['orderId']}"}
+    )
+
+
+@app.get("/orders/<order_id>")
+def read_order(order_id: str) -> dict[str, Any]:
+    who = caller()
+    staff = who.get("role") == "staff" and "OrderOps" in who.get("scopes", "").split()
+    require(staff or (who.get("role") == "customer" and "orders:read" in who.get("scopes", "").split()))
+    logger.set_correlation_id(order_id)
+    return intake().read(order_id, who.get("customerId", ""), staff)
+
+
+@app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
+def api_error(error: ApiError) -> Response[Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.details:
+        body["details"] = error.details
+    logger.info("request refused", extra={"code": error.code, "status": error.status})
+    metrics.add_metric(name="IntakeRefused", unit=MetricUnit.Count, value=1)
+    return Response(error.status, "application/json", json.dumps({"error": body}))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,83 @@
+"""Saga starter: an SQS batch of ``OrderSubmitted`` events, each to ``StartExecution``.
+
+The execution name is the orderId, so a duplicate event cannot start a second saga:
+``ExecutionAlreadyExists`` means it already started, which is success. Anything else
+(throttling, a malformed message) fails that record alone; SQS redelivers it, and after
+``maxReceiveCount`` tries it rests in the start queue's dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from handlers.config import setting
+
+logger = Logger()
+metrics = Metrics(namespace="OrderSaga")
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class SubmittedOrder(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    orderId: str = Field(pattern=r"^[A-Za-z0-9-]{1,80}$")
+    customerId: str = Field(min_length=1)
+
+
+class OrderSubmitted(BaseModel):
+    """The EventBridge envelope, as the bus rule delivers it into SQS."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    detail_type: str = Field(alias="detail-type", pattern="^OrderSubmitted$")
+    detail: SubmittedOrder
+
+
+class Starter:
+    def __init__(self, stepfunctions: Any, state_machine_arn: str) -> None:
+        self.stepfunctions = stepfunctions
+        self.state_machine_arn = state_machine_arn
+
+    def start(self, record: SQSRecord) -> str:
+        order = OrderSubmitted.model_validate_json(record.body).detail
+        logger.set_correlation_id(order.orderId)
+        try:
+            self.stepfunctions.start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=order.orderId,
+                input=json.dumps({"orderId": order.orderId, "customerId": order.customerId}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            metrics.add_metric(name="DuplicateStarts", unit=MetricUnit.Count, value=1)
+            return "already started"
+        metrics.add_metric(name="SagasStarted", unit=MetricUnit.Count, value=1)
+        return "started"
+
+
+@lru_cache(maxsize=1)
+def starter() -> Starter:
+    return Starter(boto3.client("stepfunctions"), setting("STATE_MACHINE_ARN"))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=starter().start, processor=processor, context=context
+    )

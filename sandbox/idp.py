@@ -1,0 +1,145 @@
+"""A local OpenID issuer for the two identity providers: customers (Okta) and staff (Entra ID).
+
+One HTTP server on loopback serves, per issuer ``<url>/<name>``, an OpenID configuration and
+a JWKS at ``<url>/<name>/keys``, and mints RS256 access tokens shaped like each provider's:
+Okta's carry ``scp`` and ``cid``, Entra's ``roles`` and ``azp``.
+
+    idp = IdentityProvider().start()
+    token = idp.customers.token("cust-42", scopes=["orders:write"])
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+AUDIENCE = "api://order-saga"
+CUSTOMER_CLIENT = "web-shop"
+STAFF_CLIENT = "ops-console"
+
+
+def new_rsa_key() -> RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class Issuer:
+    """One issuer: its signing keys (newest first) and the tokens it mints."""
+
+    _kids = itertools.count(1)
+
+    def __init__(self, url: str, name: str, audience: str) -> None:
+        self.name = name
+        self.issuer = f"{url}/{name}"
+        self.jwks_uri = f"{self.issuer}/keys"
+        self.audience = audience
+        self.keys: list[tuple[str, RSAPrivateKey]] = []
+        self.jwks_requests = 0
+        self.rotate()
+
+    def rotate(self) -> str:
+        """Add a new signing key and sign with it from now on; returns its kid."""
+        kid = f"{self.name}-{next(self._kids)}"
+        self.keys.insert(0, (kid, new_rsa_key()))
+        return kid
+
+    def jwks(self) -> dict[str, Any]:
+        self.jwks_requests += 1
+        keys = []
+        for kid, private in self.keys:
+            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+            keys.append({**public, "kid": kid, "use": "sig", "alg": "RS256"})
+        return {"keys": keys}
+
+    def sign(
+        self, claims: dict[str, Any], *, key: RSAPrivateKey | None = None, kid: str | None = None
+    ) -> str:
+        current_kid, current_key = self.keys[0]
+        return jwt.encode(claims, key or current_key, algorithm="RS256", headers={"kid": kid or current_kid})
+
+    def claims(self, subject: str, *, lifetime: int = 3600, **extra: Any) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "iat": now,
+            "exp": now + lifetime,
+            **extra,
+        }
+
+
+class CustomerIssuer(Issuer):
+    def token(
+        self, customer_id: str, *, scopes: list[str] | None = None, client_id: str = CUSTOMER_CLIENT
+    ) -> str:
+        scopes = ["orders:write", "orders:read"] if scopes is None else scopes
+        return self.sign(self.claims(customer_id, scp=scopes, cid=client_id))
+
+
+class StaffIssuer(Issuer):
+    def token(self, user: str, *, roles: list[str] | None = None, client_id: str = STAFF_CLIENT) -> str:
+        roles = ["OrderOps"] if roles is None else roles
+        return self.sign(self.claims(user, roles=roles, azp=client_id))
+
+
+class IdentityProvider:
+    """Both issuers behind one HTTP server."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, audience: str = AUDIENCE) -> None:
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        bound_host, bound_port = self._server.server_address[:2]
+        self.url = f"http://{bound_host!s}:{bound_port}"
+        self.customers = CustomerIssuer(self.url, "customers", audience)
+        self.staff = StaffIssuer(self.url, "staff", audience)
+        self._issuers: dict[str, Issuer] = {"customers": self.customers, "staff": self.staff}
+        self._thread = threading.Thread(target=self._server.serve_forever, name="idp", daemon=True)
+
+    def start(self) -> IdentityProvider:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _document(self, path: str) -> dict[str, Any] | None:
+        name, _, rest = path.strip("/").partition("/")
+        issuer = self._issuers.get(name)
+        if issuer is None:
+            return None
+        if rest == "keys":
+            return issuer.jwks()
+        if rest == ".well-known/openid-configuration":
+            return {
+                "issuer": issuer.issuer,
+                "jwks_uri": issuer.jwks_uri,
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }
+        return None
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                document = provider._document(self.path)
+                body = json.dumps(document or {"error": "not_found"}).encode()
+                self.send_response(200 if document is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,119 @@
+"""The eight saga task Lambdas through their deployed entry points, configured only by their
+environment: Vault login, partner URLs, tables. Also what they log and measure."""
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers import inventory, loyalty, payment, saga_task, shipping
+from sandbox.partners import Partners
+from sandbox.vault import Vault
+from tests.integration.conftest import COURIER_SECRET, GATEWAY_SECRET
+from tests.integration.lambda_events import LambdaContext
+from tests.integration.stores import Stores
+
+Entry = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+ENTRY_POINTS: dict[str, Entry] = {
+    "AuthorizePayment": payment.authorize_handler,
+    "RefundPayment": payment.refund_handler,
+    "ReserveInventory": inventory.reserve_handler,
+    "ReleaseInventory": inventory.release_handler,
+    "BurnLoyaltyPoints": loyalty.burn_handler,
+    "RestoreLoyaltyPoints": loyalty.restore_handler,
+    "BookShipment": shipping.book_handler,
+    "CancelShipment": shipping.cancel_handler,
+}
+CACHED_SERVICES = [payment.payments, inventory.inventory, loyalty.loyalty, shipping.shipping]
+
+
+@pytest.fixture
+def deployed(
+    stores: Stores, partners: Partners, vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stores]:
+    """The environment the program gives the functions (secrets by Vault path, never value)."""
+    role_id, secret_file = vault.grant("saga-tasks", [GATEWAY_SECRET, COURIER_SECRET], tmp_path)
+    environment = {
+        "ORDERS_TABLE": stores.orders.name,
+        "INVENTORY_TABLE": stores.inventory.name,
+        "LOYALTY_TABLE": stores.loyalty.name,
+        "PAYMENT_GATEWAY_URL": partners.gateway.url,
+        "COURIER_URL": partners.courier.url,
+        "VAULT_ADDR": vault.url,
+        "VAULT_AUTH": "approle",
+        "VAULT_ROLE": role_id,
+        "VAULT_SECRET_ID_FILE": str(secret_file),
+        "POWERTOOLS_SERVICE_NAME": "order-saga-test",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    for service in CACHED_SERVICES:
+        service.cache_clear()
+    stores.add_sku("TEE", stock=[5])
+    stores.add_account("cust-1", 1000)
+    yield stores
+    for service in CACHED_SERVICES:
+        service.cache_clear()
+
+
+def saga_document(order_id: str) -> dict[str, Any]:
+    """What Step Functions passes: the order, earlier results, failures."""
+    return {"orderId": order_id, "customerId": "cust-1", "results": {}, "failures": {}}
+
+
+@pytest.mark.parametrize("task", list(ENTRY_POINTS))
+def test_entry_point_completes_its_task_and_stamps_the_order(deployed: Stores, task: str) -> None:
+    deployed.add_order("o-1", lines=[("TEE", 1)], points=10)
+    result = ENTRY_POINTS[task](saga_document("o-1"), LambdaContext())
+    assert isinstance(result, dict)
+    assert task in deployed.order("o-1")["steps"]
+
+
+def test_domain_error_leaves_with_its_class_name_for_the_state_machine(deployed: Stores) -> None:
+    deployed.add_order("o-1", token="tok_declined")
+    with pytest.raises(Exception) as raised:
+        ENTRY_POINTS["AuthorizePayment"](saga_document("o-1"), LambdaContext())
+    assert type(raised.value).__name__ == "PaymentDeclined"
+
+
+def test_payload_without_order_id_is_refused(deployed: Stores) -> None:
+    with pytest.raises(Exception, match="orderId"):
+        ENTRY_POINTS["ReserveInventory"]({"results": {}}, LambdaContext())
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in lines]
+
+
+def test_logs_carry_the_order_as_correlation_id_and_never_the_card_token(
+    deployed: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = io.StringIO()
+    monkeypatch.setattr(saga_task.logger.registered_handler, "stream", written)
+    deployed.add_order("o-1", token="tok_secret_card_token")
+    ENTRY_POINTS["AuthorizePayment"](saga_document("o-1"), LambdaContext())
+    logs = [json.loads(line) for line in written.getvalue().splitlines()]
+    assert logs and all(record["correlation_id"] == "o-1" for record in logs)
+    assert all(record["task"] == "AuthorizePayment" for record in logs)
+    assert "tok_secret_card_token" not in written.getvalue()
+    assert "pk_test_gateway" not in written.getvalue()  # nor the partner's API key
+
+
+def test_metrics_count_outcomes_and_latency_per_task_in_the_order_saga_namespace(
+    deployed: Stores, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed.add_order("o-1", lines=[("TEE", 1)])
+    capsys.readouterr()
+    ENTRY_POINTS["ReleaseInventory"](saga_document("o-1"), LambdaContext())
+    [metrics] = [record for record in emitted(capsys) if "_aws" in record]
+    directive = metrics["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "OrderSaga"
+    assert ["Task"] in [sorted(set(d) - {"service"}) for d in directive["Dimensions"]]
+    assert metrics["Task"] == "ReleaseInventory"
+    assert {m["Name"] for m in directive["Metrics"]} == {"Succeeded", "Latency", "Compensations"}

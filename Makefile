@@ -33,6 +33,7 @@ integration: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.state_transitions
+	$(BIN)/python -m bench.cold_start
 
 clean:
 	rm -rf $(VENV) build .hypothesis .mypy_cache .ruff_cache

@@ -3,10 +3,12 @@ DynamoDB: one effect per order however often a step runs, and no overselling und
 
 import random
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from handlers.errors import InsufficientPoints, InventoryUnavailable, OutOfStock
+from handlers.errors import InsufficientPoints, InventoryUnavailable, LoyaltyLedgerUnavailable, OutOfStock
 from handlers.inventory import Inventory
 from handlers.loyalty import Loyalty
 from tests.integration.stores import Stores
@@ -165,3 +167,54 @@ def test_restore_when_nothing_was_burned_changes_nothing(stores: Stores, loyalty
     assert loyalty.restore("o-1") == {"restored": 0}
     assert stores.balance("cust-1") == 500
     assert "RestoreLoyaltyPoints" in stores.order("o-1")["steps"]
+
+
+# -- load and contention are transient ------------------------------------------------------------
+
+TRANSIENT_FAILURES: dict[str, dict[str, Any]] = {
+    "throttled": {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+    "conflicting transaction": {
+        "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+        "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+    },
+}
+
+
+def fail_next_transaction(table: Any, response: dict[str, Any]) -> None:
+    """DynamoDB answers the next TransactWriteItems on ``table``'s client with ``response``
+    (moto neither throttles nor reports conflicts)."""
+    pending = [response]
+
+    def answer(**_: Any) -> None:
+        if pending:
+            raise ClientError(pending.pop(), "TransactWriteItems")  # type: ignore[arg-type]
+
+    table.meta.client.meta.events.register("before-call.dynamodb.TransactWriteItems", answer)
+
+
+@pytest.mark.parametrize("failure", list(TRANSIENT_FAILURES))
+def test_throttling_or_conflict_while_reserving_is_transient_and_changes_nothing(
+    stores: Stores, inventory: Inventory, failure: str
+) -> None:
+    stores.add_sku("HOODIE-M", stock=[3])
+    stores.add_order("o-1", lines=[("HOODIE-M", 1)])
+    fail_next_transaction(stores.inventory, TRANSIENT_FAILURES[failure])
+    with pytest.raises(InventoryUnavailable):
+        inventory.reserve("o-1")
+    assert stores.stock("HOODIE-M") == [3]
+    inventory.reserve("o-1")  # the retry
+    assert stores.stock("HOODIE-M") == [2]
+
+
+@pytest.mark.parametrize("failure", list(TRANSIENT_FAILURES))
+def test_throttling_or_conflict_while_burning_is_transient_and_changes_nothing(
+    stores: Stores, loyalty: Loyalty, failure: str
+) -> None:
+    stores.add_account("cust-1", 500)
+    stores.add_order("o-1", points=200)
+    fail_next_transaction(stores.loyalty, TRANSIENT_FAILURES[failure])
+    with pytest.raises(LoyaltyLedgerUnavailable):
+        loyalty.burn("o-1")
+    assert stores.balance("cust-1") == 500
+    loyalty.burn("o-1")
+    assert stores.balance("cust-1") == 300

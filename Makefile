@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit integration bench clean
+.PHONY: install test lint typecheck unit integration bench synth lambda-deps clean
 
 install: $(STAMP)
 
@@ -34,6 +34,19 @@ integration: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.state_transitions
 	$(BIN)/python -m bench.cold_start
+
+# The program under Pulumi mocks: build/$(STACK).resources.json (make synth STACK=prod-use1).
+STACK ?= sandbox
+synth: $(STAMP)
+	$(BIN)/python -m sandbox.synth --stack $(STACK)
+
+# hvac and PyJWT for the functions' layer (Powertools comes from its public layer);
+# run before a real `pulumi up`. Wheels for Lambda's arm64 Linux, Python 3.11.
+lambda-deps: $(STAMP)
+	rm -rf build/lambda-deps
+	$(BIN)/pip install --quiet --target build/lambda-deps/python --platform manylinux2014_aarch64 \
+		--implementation cp --python-version 3.11 --only-binary=:all: \
+		--constraint constraints.txt hvac 'pyjwt[crypto]'
 
 clean:
 	rm -rf $(VENV) build .hypothesis .mypy_cache .ruff_cache

@@ -26,10 +26,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from handlers.config import setting
-from handlers.orders import Address, OrdersTable, now
+from handlers.order_request import OrderRequest
+from handlers.orders import OrdersTable, now
 
 logger = Logger()
 metrics = Metrics(namespace="OrderSaga")
@@ -47,24 +48,6 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
-
-
-class LineRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    sku: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,39}$")
-    quantity: int = Field(ge=1, le=10)
-
-
-class OrderRequest(BaseModel):
-    """What a client may send: no prices, totals or statuses."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    items: list[LineRequest] = Field(min_length=1, max_length=20)
-    shippingAddress: Address
-    paymentToken: str = Field(pattern=r"^tok_[A-Za-z0-9_]{1,64}$")
-    loyaltyPoints: int = Field(default=0, ge=0, le=1_000_000)
 
 
 class Intake:

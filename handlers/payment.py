@@ -64,7 +64,7 @@ class Payments:
 @lru_cache(maxsize=1)
 def payments() -> Payments:
     secrets = store_from_environment()
-    api_key = secrets.field(setting("PAYMENT_GATEWAY_SECRET", "order-saga/payment-gateway"), "api_key")
+    api_key = secrets.field(setting("PAYMENT_GATEWAY_VAULT_PATH", "order-saga/payment-gateway"), "api_key")
     gateway = PartnerClient(setting("PAYMENT_GATEWAY_URL"), api_key, PaymentGatewayUnavailable)
     return Payments(OrdersTable(boto3.resource("dynamodb").Table(setting("ORDERS_TABLE"))), gateway)
 

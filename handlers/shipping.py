@@ -57,7 +57,7 @@ class Shipping:
 @lru_cache(maxsize=1)
 def shipping() -> Shipping:
     secrets = store_from_environment()
-    api_key = secrets.field(setting("COURIER_SECRET", "order-saga/courier"), "api_key")
+    api_key = secrets.field(setting("COURIER_VAULT_PATH", "order-saga/courier"), "api_key")
     courier = PartnerClient(setting("COURIER_URL"), api_key, CourierUnavailable)
     return Shipping(OrdersTable(boto3.resource("dynamodb").Table(setting("ORDERS_TABLE"))), courier)
 

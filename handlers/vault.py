@@ -94,13 +94,13 @@ class SecretStore:
 
 def store_from_environment() -> SecretStore:
     """``VAULT_ADDR``, ``VAULT_AUTH`` (aws | approle), ``VAULT_ROLE``; approle also reads
-    ``VAULT_SECRET_ID_FILE``."""
+    ``VAULT_LOGIN_FILE``."""
     client = hvac.Client(url=setting("VAULT_ADDR"), timeout=5)
     method = setting("VAULT_AUTH", "aws")
     if method == "aws":
         login = iam_login(setting("VAULT_ROLE"), setting("AWS_REGION"))
     elif method == "approle":
-        login = approle_login(setting("VAULT_ROLE"), setting("VAULT_SECRET_ID_FILE"))
+        login = approle_login(setting("VAULT_ROLE"), setting("VAULT_LOGIN_FILE"))
     else:
         raise ValueError(f"VAULT_AUTH must be 'aws' or 'approle', not {method!r}")
     return SecretStore(client, login)

@@ -46,7 +46,7 @@ def deployed(
         "VAULT_ADDR": vault.url,
         "VAULT_AUTH": "approle",
         "VAULT_ROLE": role_id,
-        "VAULT_SECRET_ID_FILE": str(secret_file),
+        "VAULT_LOGIN_FILE": str(secret_file),
         "POWERTOOLS_SERVICE_NAME": "order-saga-test",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }

@@ -62,7 +62,7 @@ def test_store_is_configured_from_the_environment_with_no_secret_in_it(
     monkeypatch.setenv("VAULT_ADDR", vault.url)
     monkeypatch.setenv("VAULT_AUTH", "approle")
     monkeypatch.setenv("VAULT_ROLE", role_id)
-    monkeypatch.setenv("VAULT_SECRET_ID_FILE", str(secret_file))
+    monkeypatch.setenv("VAULT_LOGIN_FILE", str(secret_file))
     assert store_from_environment().read(GATEWAY_SECRET)["api_key"] == "pk_vault_test"
 
 

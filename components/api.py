@@ -1,0 +1,254 @@
+"""The REST API: ``POST /orders`` and ``GET /orders/{orderId}`` behind the Lambda authorizer.
+
+Every method needs the authorizer and an API key, which the authorizer supplies
+(``api_key_source = AUTHORIZER``), so each client is metered and throttled by its usage
+plan. The body of ``POST /orders`` is validated against the intake's own request model;
+the stage throttles and writes JSON access logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import ApiClient
+from handlers.order_request import OrderRequest
+from handlers.usage_plans import usage_plan_key
+
+STAGE = "prod"
+AUTHORIZER_CACHE_SECONDS = 300
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "principal": "$context.authorizer.principalId",
+        "client": "$context.authorizer.clientId",
+        "method": "$context.httpMethod",
+        "path": "$context.resourcePath",
+        "status": "$context.status",
+        "latencyMs": "$context.responseLatency",
+        "error": "$context.error.message",
+    }
+)
+
+
+def request_schema() -> dict[str, Any]:
+    """The intake's request model as JSON Schema draft 4, ``$ref``s inlined (API Gateway
+    models cannot reference their own definitions)."""
+    schema = OrderRequest.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items() if key not in ("title", "default")}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return {"$schema": "http://json-schema.org/draft-04/schema#", **inline(schema)}
+
+
+@dataclass
+class OrderApiArgs:
+    intake_function_name: pulumi.Input[str]
+    intake_invoke_arn: pulumi.Input[str]
+    authorizer_function_name: pulumi.Input[str]
+    authorizer_invoke_arn: pulumi.Input[str]
+    clients: Sequence[ApiClient]
+    name_prefix: str
+    rate_limit: float = 500.0
+    burst_limit: int = 1000
+    log_retention_days: int = 30
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        ids = [client.client_id for client in self.clients]
+        found = ["the API needs at least one client"] if not ids else []
+        found += [
+            f"API client {client!r} is listed twice" for client in sorted(set(ids)) if ids.count(client) > 1
+        ]
+        found += [
+            f"API client {client.client_id!r}: its limits exceed the stage's"
+            for client in self.clients
+            if client.rate_limit > self.rate_limit or client.burst_limit > self.burst_limit
+        ]
+        return found
+
+
+class OrderApi(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    rest_api_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: OrderApiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = args.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        super().__init__("order-saga:index:OrderApi", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+
+        api = aws.apigateway.RestApi(
+            f"{name}-api",
+            name=f"{args.name_prefix}-orders",
+            api_key_source="AUTHORIZER",
+            endpoint_configuration={"types": "REGIONAL"},
+            tags=tags,
+            opts=child,
+        )
+        authorizer = aws.apigateway.Authorizer(
+            f"{name}-authorizer",
+            rest_api=api.id,
+            name="jwt",
+            type="TOKEN",
+            authorizer_uri=args.authorizer_invoke_arn,
+            identity_source="method.request.header.Authorization",
+            authorizer_result_ttl_in_seconds=AUTHORIZER_CACHE_SECONDS,
+            opts=child,
+        )
+        for label, function in (
+            ("authorizer", args.authorizer_function_name),
+            ("intake", args.intake_function_name),
+        ):
+            aws.lambda_.Permission(
+                f"{name}-{label}-invoke",
+                action="lambda:InvokeFunction",
+                function=function,
+                principal="apigateway.amazonaws.com",
+                source_arn=pulumi.Output.concat(api.execution_arn, "/*"),
+                opts=child,
+            )
+        validator = aws.apigateway.RequestValidator(
+            f"{name}-validator",
+            rest_api=api.id,
+            name="body-and-parameters",
+            validate_request_body=True,
+            validate_request_parameters=True,
+            opts=child,
+        )
+        model = aws.apigateway.Model(
+            f"{name}-order-model",
+            rest_api=api.id,
+            name="OrderRequest",
+            content_type="application/json",
+            schema=json.dumps(request_schema()),
+            opts=child,
+        )
+        orders = aws.apigateway.Resource(
+            f"{name}-orders", rest_api=api.id, parent_id=api.root_resource_id, path_part="orders", opts=child
+        )
+        order = aws.apigateway.Resource(
+            f"{name}-order", rest_api=api.id, parent_id=orders.id, path_part="{orderId}", opts=child
+        )
+        routes = [
+            (
+                "post-orders",
+                orders,
+                "POST",
+                {"method.request.header.Idempotency-Key": True},
+                {"application/json": model.name},
+            ),
+            ("get-order", order, "GET", {"method.request.path.orderId": True}, None),
+        ]
+        integrations = []
+        for label, resource, verb, parameters, models in routes:
+            method = aws.apigateway.Method(
+                f"{name}-{label}",
+                rest_api=api.id,
+                resource_id=resource.id,
+                http_method=verb,
+                authorization="CUSTOM",
+                authorizer_id=authorizer.id,
+                api_key_required=True,
+                request_validator_id=validator.id,
+                request_parameters=parameters,
+                request_models=models,
+                opts=child,
+            )
+            integrations.append(
+                aws.apigateway.Integration(
+                    f"{name}-{label}-integration",
+                    rest_api=api.id,
+                    resource_id=resource.id,
+                    http_method=method.http_method,
+                    type="AWS_PROXY",
+                    integration_http_method="POST",
+                    uri=args.intake_invoke_arn,
+                    opts=child,
+                )
+            )
+        deployment = aws.apigateway.Deployment(
+            f"{name}-deployment",
+            rest_api=api.id,
+            # Redeploy whenever the routes or the request model change.
+            triggers={
+                "routes": hashlib.sha256(
+                    json.dumps([request_schema(), [r[0] for r in routes]]).encode()
+                ).hexdigest()
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=integrations),
+        )
+        access_logs = aws.cloudwatch.LogGroup(
+            f"{name}-access-logs",
+            name=f"/aws/apigateway/{args.name_prefix}-orders",
+            retention_in_days=args.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+        stage = aws.apigateway.Stage(
+            f"{name}-stage",
+            rest_api=api.id,
+            deployment=deployment.id,
+            stage_name=STAGE,
+            xray_tracing_enabled=True,
+            access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT},
+            tags=tags,
+            opts=child,
+        )
+        aws.apigateway.MethodSettings(
+            f"{name}-throttling",
+            rest_api=api.id,
+            stage_name=stage.stage_name,
+            method_path="*/*",
+            settings={
+                "throttling_rate_limit": args.rate_limit,
+                "throttling_burst_limit": args.burst_limit,
+                "metrics_enabled": True,
+                "logging_level": "ERROR",
+            },
+            opts=child,
+        )
+        for client in args.clients:
+            plan = aws.apigateway.UsagePlan(
+                f"{name}-plan-{client.client_id}",
+                name=f"{args.name_prefix}-{client.client_id}",
+                api_stages=[{"api_id": api.id, "stage": stage.stage_name}],
+                throttle_settings={"rate_limit": client.rate_limit, "burst_limit": client.burst_limit},
+                quota_settings={"limit": client.quota_per_day, "period": "DAY"},
+                tags=tags,
+                opts=child,
+            )
+            key = aws.apigateway.ApiKey(
+                f"{name}-key-{client.client_id}",
+                name=f"{args.name_prefix}-{client.client_id}",
+                value=usage_plan_key(client.client_id),
+                tags=tags,
+                opts=child,
+            )
+            aws.apigateway.UsagePlanKey(
+                f"{name}-plan-key-{client.client_id}",
+                key_id=key.id,
+                key_type="API_KEY",
+                usage_plan_id=plan.id,
+                opts=child,
+            )
+        self.url = stage.invoke_url
+        self.rest_api_id = api.id
+        self.register_outputs({"url": stage.invoke_url})

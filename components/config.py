@@ -1,0 +1,168 @@
+"""Every ``pulumi.Config`` read of the program, in one place, validated before anything is built.
+
+Keys live under the project namespace (``order-saga:role`` …) except the provider's
+``aws:region``. A bad or missing setting raises ``ConfigError`` naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+
+Role = Literal["primary", "standby"]
+
+
+class ConfigError(ValueError):
+    """A stack setting is missing or wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """A client application of the REST API and its usage plan."""
+
+    client_id: str
+    rate_limit: float = 100.0
+    burst_limit: int = 200
+    quota_per_day: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class Issuers:
+    customer_issuer: str
+    customer_audience: str
+    customer_jwks_uri: str
+    staff_issuer: str
+    staff_audience: str
+    staff_jwks_uri: str
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    stack: str
+    region: str
+    role: Role
+    issuers: Issuers
+    payment_gateway_url: str
+    courier_url: str
+    vault_addr: str
+    vault_auth: str = "aws"
+    primary_stack: str | None = None
+    """Standby only: the primary's fully qualified stack name, for its table names."""
+    standby_region: str | None = None
+    """Primary only: where the global tables keep their replicas."""
+    standby_stack: str | None = None
+    """Primary only: the standby's stack name, whose bus receives every event."""
+    architecture: str = "arm64"
+    powertools_layer_version: int = 27
+    log_retention_days: int = 30
+    archive_retention_days: int = 30
+    api_clients: tuple[ApiClient, ...] = (ApiClient("web-shop"),)
+    stage_rate_limit: float = 500.0
+    stage_burst_limit: int = 1000
+    payment_concurrency: int | None = 50
+    courier_concurrency: int | None = 20
+    alarm_email: str | None = None
+    servicenow_url: str | None = None
+    datadog_url: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        """Physical-name prefix: unique per stack; IAM names add the region (IAM is global)."""
+        return f"order-saga-{self.stack}"
+
+
+REQUIRED_TAGS = ("project", "owner", "cost-center")
+
+
+def load() -> RegionConfig:
+    """Read and validate the current stack's configuration."""
+    config = pulumi.Config("order-saga")
+    aws = pulumi.Config("aws")
+
+    def required(key: str, source: pulumi.Config = config) -> str:
+        value = source.get(key)
+        if not value:
+            raise ConfigError(f"{source.name}:{key} is required")
+        return value
+
+    role = required("role")
+    if role not in ("primary", "standby"):
+        raise ConfigError(f"order-saga:role must be 'primary' or 'standby', not {role!r}")
+    primary_stack = config.get("primaryStack")
+    if role == "standby" and not primary_stack:
+        raise ConfigError("order-saga:primaryStack is required when order-saga:role is 'standby'")
+    architecture = config.get("architecture") or "arm64"
+    if architecture not in ("arm64", "x86_64"):
+        raise ConfigError(f"order-saga:architecture must be 'arm64' or 'x86_64', not {architecture!r}")
+    vault_auth = config.get("vaultAuth") or "aws"
+    if vault_auth not in ("aws", "approle"):
+        raise ConfigError(f"order-saga:vaultAuth must be 'aws' or 'approle', not {vault_auth!r}")
+    tags = {"project": "order-saga", **_object(config, "tags", {})}
+    missing = [tag for tag in REQUIRED_TAGS if not tags.get(tag)]
+    if missing:
+        raise ConfigError(f"order-saga:tags must include {', '.join(missing)}")
+    return RegionConfig(
+        stack=pulumi.get_stack(),
+        region=required("region", aws),
+        role=role,  # type: ignore[arg-type]
+        issuers=Issuers(
+            *(
+                required(key)
+                for key in (
+                    "customerIssuer",
+                    "customerAudience",
+                    "customerJwksUri",
+                    "staffIssuer",
+                    "staffAudience",
+                    "staffJwksUri",
+                )
+            )
+        ),
+        payment_gateway_url=required("paymentGatewayUrl"),
+        courier_url=required("courierUrl"),
+        vault_addr=required("vaultAddr"),
+        vault_auth=vault_auth,
+        primary_stack=primary_stack if role == "standby" else None,
+        standby_region=config.get("standbyRegion") if role == "primary" else None,
+        standby_stack=config.get("standbyStack") if role == "primary" else None,
+        architecture=architecture,
+        powertools_layer_version=config.get_int("powertoolsLayerVersion") or 27,
+        log_retention_days=config.get_int("logRetentionDays") or 30,
+        archive_retention_days=config.get_int("archiveRetentionDays") or 30,
+        api_clients=_clients(_object(config, "apiClients", [{"clientId": "web-shop"}])),
+        payment_concurrency=config.get_int("paymentConcurrency") or 50,
+        courier_concurrency=config.get_int("courierConcurrency") or 20,
+        alarm_email=config.get("alarmEmail"),
+        servicenow_url=config.get("serviceNowUrl"),
+        datadog_url=config.get("datadogUrl"),
+        tags=tags,
+    )
+
+
+def _object(config: pulumi.Config, key: str, default: Any) -> Any:
+    try:
+        value = config.get_object(key)
+    except Exception as error:  # malformed JSON in the stack file
+        raise ConfigError(f"order-saga:{key} is not valid: {error}") from error
+    return default if value is None else value
+
+
+def _clients(raw: Any) -> tuple[ApiClient, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("order-saga:apiClients must be a non-empty list")
+    clients = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not entry.get("clientId"):
+            raise ConfigError("order-saga:apiClients entries need a clientId")
+        clients.append(
+            ApiClient(
+                client_id=str(entry["clientId"]),
+                rate_limit=float(entry.get("rateLimit", 100.0)),
+                burst_limit=int(entry.get("burstLimit", 200)),
+                quota_per_day=int(entry.get("quotaPerDay", 1_000_000)),
+            )
+        )
+    return tuple(clients)

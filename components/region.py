@@ -1,0 +1,281 @@
+"""One region of the order saga, primary or warm standby: what ``__main__.py`` builds.
+
+Order-specific wiring lives here and only here: which handler runs each task, which tables
+and partners it touches, and so which permissions and environment it gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+from components.api import OrderApi, OrderApiArgs
+from components.config import ConfigError, RegionConfig
+from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs
+from components.function import Function, FunctionArgs, FunctionSettings
+from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs
+from components.order_saga import ORDER_SAGA
+from components.saga_machine import Saga, SagaArgs
+from components.step import SagaStep, SagaStepArgs, TaskArgs
+from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPENDENCIES_LAYER = ROOT / "build" / "lambda-deps"
+"""``make lambda-deps``: hvac and PyJWT for the functions (Powertools comes from its layer)."""
+
+READ_ORDER = ["dynamodb:GetItem"]
+STAMP_ORDER = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+TRANSACT = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+
+
+@dataclass(frozen=True)
+class TaskWiring:
+    handler: str
+    table: str | None = None
+    """The table besides ``orders`` that the task writes in transactions."""
+    partner: str | None = None
+    """``payment`` or ``courier``: reached over HTTP with a key from Vault."""
+
+
+ORDER_TASKS: dict[str, TaskWiring] = {
+    "AuthorizePayment": TaskWiring("handlers.payment.authorize_handler", partner="payment"),
+    "RefundPayment": TaskWiring("handlers.payment.refund_handler", partner="payment"),
+    "ReserveInventory": TaskWiring("handlers.inventory.reserve_handler", table="inventory"),
+    "ReleaseInventory": TaskWiring("handlers.inventory.release_handler", table="inventory"),
+    "BurnLoyaltyPoints": TaskWiring("handlers.loyalty.burn_handler", table="loyalty"),
+    "RestoreLoyaltyPoints": TaskWiring("handlers.loyalty.restore_handler", table="loyalty"),
+    "BookShipment": TaskWiring("handlers.shipping.book_handler", partner="courier"),
+    "CancelShipment": TaskWiring("handlers.shipping.cancel_handler", partner="courier"),
+}
+
+
+def powertools_layer(config: RegionConfig) -> str:
+    return (
+        f"arn:aws:lambda:{config.region}:017000801446:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python311-{config.architecture}:{config.powertools_layer_version}"
+    )
+
+
+def build_region(config: RegionConfig) -> dict[str, Any]:
+    """Create the region's resources; returns the stack outputs."""
+    prefix = config.prefix
+    tags = config.tags
+    account_id = aws.get_caller_identity_output().account_id
+
+    alarms = AlarmTopic(
+        "alarms",
+        name_prefix=prefix,
+        email=config.alarm_email,
+        servicenow_url=config.servicenow_url,
+        datadog_url=config.datadog_url,
+        tags=tags,
+    )
+    tables = _tables(config, account_id)
+    events = OrderEvents(
+        "events",
+        OrderEventsArgs(
+            name_prefix=prefix,
+            region=config.region,
+            archive_retention_days=config.archive_retention_days,
+            forward_to_bus_arn=_standby_bus_arn(config, account_id),
+            tags=tags,
+        ),
+    )
+
+    deps = aws.lambda_.LayerVersion(
+        "lambda-deps",
+        layer_name=f"{prefix}-deps",
+        code=pulumi.FileArchive(str(DEPENDENCIES_LAYER)),
+        compatible_runtimes=["python3.11"],
+        compatible_architectures=[config.architecture],
+    )
+    function = FunctionSettings(
+        code=pulumi.AssetArchive({"handlers": pulumi.FileArchive(str(ROOT / "handlers"))}),
+        layers=[powertools_layer(config), deps.arn],
+        architecture=config.architecture,
+        log_retention_days=config.log_retention_days,
+        tags=tags,
+    )
+
+    steps = {
+        step.name: SagaStep(
+            f"step-{step.name}",
+            SagaStepArgs(
+                step=step,
+                forward=_task(step.name, config, tables),
+                compensation=_task(step.compensation, config, tables) if step.compensation else None,
+                function=function,
+                alarm_topic_arn=alarms.topic_arn,
+                name_prefix=prefix,
+                region=config.region,
+            ),
+        )
+        for step in ORDER_SAGA.steps
+    }
+    saga = Saga(
+        "order-saga",
+        SagaArgs(
+            definition=ORDER_SAGA,
+            steps=steps,
+            table_name=tables.names["orders"],
+            table_arn=tables.arns["orders"],
+            event_bus_name=events.bus_name,
+            event_bus_arn=events.bus_arn,
+            name_prefix=prefix,
+            region=config.region,
+            log_retention_days=config.log_retention_days,
+            tags=tags,
+        ),
+    )
+    starter = SagaStarter(
+        "saga-start",
+        SagaStarterArgs(
+            bus_name=events.bus_name,
+            state_machine_arn=saga.state_machine_arn,
+            function=function,
+            alarm_topic_arn=alarms.topic_arn,
+            name_prefix=prefix,
+            region=config.region,
+            tags=tags,
+        ),
+    )
+    api = _api(config, function, tables, events)
+    SagaDashboard(
+        "saga-dashboard",
+        SagaDashboardArgs(
+            state_machine_arn=saga.state_machine_arn,
+            step_names=[step.name for step in ORDER_SAGA.steps],
+            dead_letter_queue_names={name: step.dead_letter_queue_name for name, step in steps.items()},
+            topic_arn=alarms.topic_arn,
+            name_prefix=prefix,
+            region=config.region,
+            tags=tags,
+        ),
+    )
+    return {
+        "role": config.role,
+        "apiUrl": api.url,
+        "stateMachineArn": saga.state_machine_arn,
+        "eventBusName": events.bus_name,
+        "eventBusArn": events.bus_arn,
+        "sagaStartQueueUrl": starter.queue_url,
+        "deadLetterQueueUrls": {name: step.dead_letter_queue_url for name, step in steps.items()},
+        "alarmTopicArn": alarms.topic_arn,
+        **{f"{table}TableName": name for table, name in tables.names.items()},
+    }
+
+
+def _tables(config: RegionConfig, account_id: pulumi.Output[str]) -> TableRefs:
+    if config.role == "primary":
+        return OrderTables(
+            "tables",
+            OrderTablesArgs(
+                name_prefix=config.prefix, replica_region=config.standby_region, tags=config.tags
+            ),
+        ).refs
+    assert config.primary_stack is not None  # load() guarantees it for a standby
+    return standby_tables(pulumi.StackReference(config.primary_stack), config.region, account_id)
+
+
+def _standby_bus_arn(config: RegionConfig, account_id: pulumi.Output[str]) -> pulumi.Output[str] | None:
+    if config.role != "primary" or not (config.standby_region and config.standby_stack):
+        return None
+    bus = f"order-saga-{config.standby_stack}-orders"
+    return pulumi.Output.concat("arn:aws:events:", config.standby_region, ":", account_id, ":event-bus/", bus)
+
+
+def _task(task: str, config: RegionConfig, tables: TableRefs) -> TaskArgs:
+    """A saga task's handler, environment and exact permissions, from its wiring."""
+    wiring = ORDER_TASKS.get(task)
+    if wiring is None:
+        raise ConfigError(f"saga task {task!r} has no handler: wire it in components.region.ORDER_TASKS")
+    environment: dict[str, pulumi.Input[str]] = {
+        "ORDERS_TABLE": tables.names["orders"],
+        "POWERTOOLS_SERVICE_NAME": f"order-saga-{task}",
+    }
+    statements = [iam.allow(STAMP_ORDER, [tables.arns["orders"]])]
+    if wiring.table:
+        environment[f"{wiring.table.upper()}_TABLE"] = tables.names[wiring.table]
+        statements.append(iam.allow(TRANSACT, [tables.arns[wiring.table]]))
+    concurrency = None
+    if wiring.partner:
+        url = config.payment_gateway_url if wiring.partner == "payment" else config.courier_url
+        environment |= {
+            "PAYMENT_GATEWAY_URL" if wiring.partner == "payment" else "COURIER_URL": url,
+            "VAULT_ADDR": config.vault_addr,
+            "VAULT_AUTH": config.vault_auth,
+            "VAULT_ROLE": f"order-saga-{wiring.partner}",
+        }
+        concurrency = (
+            config.payment_concurrency if wiring.partner == "payment" else config.courier_concurrency
+        )
+    return TaskArgs(wiring.handler, statements, environment, concurrency)
+
+
+def _api(
+    config: RegionConfig, function: FunctionSettings, tables: TableRefs, events: OrderEvents
+) -> OrderApi:
+    prefix = config.prefix
+    intake = Function(
+        f"{prefix}-intake",
+        FunctionArgs(
+            handler="handlers.intake.lambda_handler",
+            role_name=f"{prefix}-intake-{config.region}",
+            settings=function,
+            environment={
+                "ORDERS_TABLE": tables.names["orders"],
+                "INVENTORY_TABLE": tables.names["inventory"],
+                "EVENT_BUS": events.bus_name,
+                "POWERTOOLS_SERVICE_NAME": "order-saga-intake",
+            },
+            statements=[
+                iam.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [tables.arns["orders"]]),
+                # The catalog only: intake reads SKU# items of the inventory table, never stock.
+                iam.allow(
+                    ["dynamodb:BatchGetItem"],
+                    [tables.arns["inventory"]],
+                    **{"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SKU#*"]}},
+                ),
+                iam.allow(["events:PutEvents"], [events.bus_arn]),
+            ],
+        ),
+    )
+    issuers = config.issuers
+    authorizer = Function(
+        f"{prefix}-authorizer",
+        FunctionArgs(
+            handler="handlers.authorizer.lambda_handler",
+            role_name=f"{prefix}-authorizer-{config.region}",
+            settings=function,
+            environment={
+                "CUSTOMER_ISSUER": issuers.customer_issuer,
+                "CUSTOMER_AUDIENCE": issuers.customer_audience,
+                "CUSTOMER_JWKS_URI": issuers.customer_jwks_uri,
+                "STAFF_ISSUER": issuers.staff_issuer,
+                "STAFF_AUDIENCE": issuers.staff_audience,
+                "STAFF_JWKS_URI": issuers.staff_jwks_uri,
+                "POWERTOOLS_SERVICE_NAME": "order-saga-authorizer",
+            },
+            statements=[],
+        ),
+    )
+    return OrderApi(
+        "api",
+        OrderApiArgs(
+            intake_function_name=intake.function_name,
+            intake_invoke_arn=intake.invoke_arn,
+            authorizer_function_name=authorizer.function_name,
+            authorizer_invoke_arn=authorizer.invoke_arn,
+            clients=config.api_clients,
+            name_prefix=prefix,
+            rate_limit=config.stage_rate_limit,
+            burst_limit=config.stage_burst_limit,
+            log_retention_days=config.log_retention_days,
+            tags=config.tags,
+        ),
+    )

@@ -1,0 +1,278 @@
+"""Run the real program (``__main__.py``) under Pulumi mocks with a stack's config and write
+its resource graph: ``python -m sandbox.synth --stack prod-use1`` → ``build/prod-use1.resources.json``.
+
+Every resource appears with its type, logical name, parent and inputs as the engine sees
+them (camelCase), plus the mocked outputs. The policy check and the sandbox read this file.
+A standby stack's ``StackReference`` to its primary is answered with the outputs of a synth
+of that primary (run first, in its own process: Pulumi's runtime is one program per process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import runpy
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+ACCOUNT = "123456789012"
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker of a secret value
+
+
+class SynthError(Exception):
+    """The stack cannot be synthesized: unknown stack, bad config. The message says why."""
+
+
+def stack_file(stack: str, root: Path = ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def read_config(stack: str, root: Path = ROOT) -> dict[str, str]:
+    """The stack's config as the engine passes it: ``namespace:key`` → string (objects as JSON)."""
+    path = stack_file(stack, root)
+    if not path.exists():
+        known = sorted(
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml")
+        )
+        raise SynthError(f"unknown stack {stack!r}: no {path.name} (stacks: {', '.join(known)})")
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())["name"]
+    raw = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    config = {}
+    for key, value in raw.items():
+        full = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, (dict, list)):
+            config[full] = json.dumps(value)
+        elif isinstance(value, bool):
+            config[full] = "true" if value else "false"
+        else:
+            config[full] = str(value)
+    return config
+
+
+def _physical(inputs: dict[str, Any], name: str) -> str:
+    for key in ("name", "functionName", "layerName", "dashboardName"):
+        if isinstance(inputs.get(key), str):
+            return str(inputs[key])
+    return name
+
+
+def mocked_state(typ: str, name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    """The id and outputs AWS would return: inputs plus the computed attributes our program reads."""
+    region = str(inputs.get("region") or region)
+    physical = _physical(inputs, name)
+    prefix = f"{region}:{ACCOUNT}"
+    state = dict(inputs)
+    rid = physical
+    if typ == "aws:lambda/function:Function":
+        state["arn"] = f"arn:aws:lambda:{prefix}:function:{physical}"
+        state["invokeArn"] = (
+            f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{state['arn']}/invocations"
+        )
+    elif typ == "aws:lambda/layerVersion:LayerVersion":
+        state["arn"] = f"arn:aws:lambda:{prefix}:layer:{physical}:1"
+    elif typ == "aws:iam/role:Role":
+        state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{physical}"
+    elif typ == "aws:sqs/queue:Queue":
+        state["arn"] = f"arn:aws:sqs:{prefix}:{physical}"
+        state["url"] = rid = f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{physical}"
+    elif typ == "aws:dynamodb/table:Table":
+        state["arn"] = f"arn:aws:dynamodb:{prefix}:table/{physical}"
+        state["streamArn"] = f"{state['arn']}/stream/2026-01-01T00:00:00.000"
+    elif typ == "aws:cloudwatch/eventBus:EventBus":
+        state["arn"] = f"arn:aws:events:{prefix}:event-bus/{physical}"
+    elif typ == "aws:cloudwatch/eventRule:EventRule":
+        state["arn"] = f"arn:aws:events:{prefix}:rule/{inputs.get('eventBusName', 'default')}/{physical}"
+    elif typ == "aws:cloudwatch/logGroup:LogGroup":
+        state["arn"] = f"arn:aws:logs:{prefix}:log-group:{physical}"
+    elif typ == "aws:sfn/stateMachine:StateMachine":
+        state["arn"] = rid = f"arn:aws:states:{prefix}:stateMachine:{physical}"
+    elif typ == "aws:sns/topic:Topic":
+        state["arn"] = f"arn:aws:sns:{prefix}:{physical}"
+    elif typ == "aws:apigateway/restApi:RestApi":
+        rid = hashlib.sha256(physical.encode()).hexdigest()[:10]
+        state["rootResourceId"] = f"{rid}root"
+        state["executionArn"] = f"arn:aws:execute-api:{prefix}:{rid}"
+    elif typ == "aws:apigateway/stage:Stage":
+        state["invokeUrl"] = (
+            f"https://{inputs['restApi']}.execute-api.{region}.amazonaws.com/{inputs['stageName']}"
+        )
+    elif typ.startswith("aws:apigateway/"):
+        rid = f"{name}-id"
+    else:
+        state.setdefault("arn", f"arn:aws:{typ.split(':')[1].split('/')[0]}:{prefix}:{physical}")
+    return rid, state
+
+
+def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> dict[str, Any]:
+    """Run ``program`` (the project's ``__main__.py``) for ``stack`` under mocks in this
+    process; returns the graph."""
+    import pulumi
+    from pulumi.runtime import mocks as pulumi_mocks
+    from pulumi.runtime.stack import wait_for_rpcs
+    from pulumi.runtime.sync_await import _sync_await
+
+    config = read_config(stack, root)
+    region = config.get("aws:region", "us-east-1")
+    references = _referenced_stacks(config, root)
+    resources: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    class GraphMocks(pulumi_mocks.Mocks):
+        def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+            if args.typ == "pulumi:pulumi:StackReference":
+                target = str(args.inputs.get("name") or args.name)
+                return target, {
+                    "name": target,
+                    "outputs": references.get(target, {}),
+                    "secretOutputNames": [],
+                }
+            return mocked_state(args.typ, args.name, args.inputs, region)
+
+        def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+            if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+                return {
+                    "accountId": ACCOUNT,
+                    "arn": f"arn:aws:iam::{ACCOUNT}:user/synth",
+                    "userId": "synth",
+                    "id": ACCOUNT,
+                }
+            return {}
+
+    # MockResourceArgs carries no parent: record each resource from its request instead.
+    def recording(original: Any, properties: str, read: bool) -> Any:
+        def record(monitor: Any, request: Any) -> Any:
+            response = original(monitor, request)
+            inputs = _unwrap_secrets(pulumi.runtime.rpc.deserialize_properties(getattr(request, properties)))
+            with lock:
+                resources.append(
+                    {
+                        "urn": response.urn,
+                        "type": request.type,
+                        "name": request.name,
+                        "parent": request.parent or None,
+                        "custom": read or bool(request.custom),
+                        "read": read,
+                        "inputs": inputs,
+                        "outputs": getattr(monitor.resources.get(response.urn), "state", {}),
+                    }
+                )
+            return response
+
+        return record
+
+    monitor_class = pulumi_mocks.MockMonitor
+    monitor_class.RegisterResource = recording(monitor_class.RegisterResource, "object", read=False)  # type: ignore[method-assign]
+    monitor_class.ReadResource = recording(monitor_class.ReadResource, "properties", read=True)  # type: ignore[method-assign]
+    pulumi.runtime.set_mocks(GraphMocks(), project=_project(root), stack=stack, preview=False)
+    pulumi.runtime.set_all_config(config)
+    sys.path.insert(0, str(root))
+    runpy.run_path(str(program or root / "__main__.py"), run_name="__main__")
+    _sync_await(wait_for_rpcs())
+    stack_resource = pulumi.runtime.settings.get_root_resource()
+    exports = getattr(stack_resource, "outputs", {})
+    outputs = _sync_await(pulumi.Output.from_input(exports).future()) if exports else {}
+    return {
+        "project": _project(root),
+        "stack": stack,
+        "config": config,
+        "resources": [r for r in resources if r["type"] != "pulumi:pulumi:Stack"],  # the root: no resource
+        "outputs": outputs,
+    }
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    """Secret inputs arrive wrapped (``{<sig>: <secret sig>, "value": v}``); the graph shows
+    the value, as a policy pack sees it."""
+    if isinstance(value, dict):
+        if SECRET_SIGNATURE in value and "value" in value:
+            return _unwrap_secrets(value["value"])
+        return {key: _unwrap_secrets(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(inner) for inner in value]
+    return value
+
+
+def _project(root: Path) -> str:
+    return str(yaml.safe_load((root / "Pulumi.yaml").read_text())["name"])
+
+
+def _referenced_stacks(config: dict[str, str], root: Path) -> dict[str, dict[str, Any]]:
+    """A standby references its primary: synthesize that first, in a process of its own."""
+    primary = config.get("order-saga:primaryStack")
+    if not primary:
+        return {}
+    stack = primary.rsplit("/", 1)[-1]
+    graph = run_synth(stack, root)
+    return {primary: graph["outputs"]}
+
+
+def run_synth(
+    stack: str, root: Path = ROOT, program: Path | None = None, out: Path | None = None
+) -> dict[str, Any]:
+    """Synthesize ``stack`` in a fresh interpreter; returns (and writes) its graph."""
+    out = out or BUILD / f"{stack}.resources.json"
+    command = [
+        sys.executable,
+        "-m",
+        "sandbox.synth",
+        "--stack",
+        stack,
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+    ]
+    if program is not None:
+        command += ["--program", str(program)]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if result.returncode != 0:
+        raise SynthError(f"synth of {stack!r} failed:\n{result.stderr.strip()[-3000:]}")
+    return dict(json.loads(out.read_text()))
+
+
+def _json_default(value: Any) -> Any:
+    """Archives and assets are written as what they point at."""
+    for attribute in ("path", "uri", "text"):
+        if hasattr(value, attribute):
+            return {type(value).__name__: getattr(value, attribute)}
+    if hasattr(value, "assets"):
+        return {type(value).__name__: value.assets}
+    raise TypeError(f"cannot write {type(value).__name__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.synth", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True, help="the stack whose Pulumi.<stack>.yaml to use")
+    parser.add_argument("--out", help="where to write the graph (default: build/<stack>.resources.json)")
+    parser.add_argument("--program", help="another Pulumi program to run with the stack's config")
+    parser.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        graph = synthesize(args.stack, Path(args.root), Path(args.program) if args.program else None)
+    except (SynthError, ValueError) as error:
+        print(f"synth: {error}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else BUILD / f"{args.stack}.resources.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(graph, indent=1, sort_keys=True, default=_json_default))
+    print(
+        f"{len(graph['resources'])} resources -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,12 +35,20 @@ class OrderEventsArgs:
     """Primary only: every event is also sent to the standby's bus, for replay after failover."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
+    def problems(self) -> list[str]:
+        if not 1 <= self.archive_retention_days <= 3650:
+            return [f"archive_retention_days must be 1..3650, not {self.archive_retention_days}"]
+        return []
+
 
 class OrderEvents(pulumi.ComponentResource):
     bus_name: pulumi.Output[str]
     bus_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: OrderEventsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = args.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
         super().__init__("order-saga:index:OrderEvents", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)

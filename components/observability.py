@@ -96,6 +96,13 @@ class SagaDashboardArgs:
     region: str
     tags: Mapping[str, str] = field(default_factory=dict)
 
+    def problems(self) -> list[str]:
+        return [
+            f"no dead-letter queue given for step {step!r}"
+            for step in self.step_names
+            if step not in self.dead_letter_queue_names
+        ]
+
 
 class SagaDashboard(pulumi.ComponentResource):
     """Failed-execution and parked-order alarms, and the dashboard on-call opens first."""

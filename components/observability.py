@@ -110,6 +110,9 @@ class SagaDashboard(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SagaDashboardArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        problems = args.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
         super().__init__("order-saga:index:SagaDashboard", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit integration bench synth lambda-deps clean
+.PHONY: install test lint typecheck unit integration bench synth policy lambda-deps clean
 
 install: $(STAMP)
 
@@ -34,11 +34,16 @@ integration: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.state_transitions
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.policy_check
 
 # The program under Pulumi mocks: build/$(STACK).resources.json (make synth STACK=prod-use1).
 STACK ?= sandbox
 synth: $(STAMP)
 	$(BIN)/python -m sandbox.synth --stack $(STACK)
+
+# The policy pack, offline, over both prod stacks (exit 1 on a mandatory violation).
+policy: $(STAMP)
+	$(BIN)/python -m policies check --stack prod-use1 --stack prod-usw2
 
 # hvac and PyJWT for the functions' layer (Powertools comes from its public layer);
 # run before a real `pulumi up`. Wheels for Lambda's arm64 Linux, Python 3.11.

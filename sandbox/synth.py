@@ -64,8 +64,11 @@ def _physical(inputs: dict[str, Any], name: str) -> str:
     return name
 
 
-def mocked_state(typ: str, name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
-    """The id and outputs AWS would return: inputs plus the computed attributes our program reads."""
+def mocked_state(
+    typ: str, name: str, inputs: dict[str, Any], region: str, paths: dict[str, str]
+) -> tuple[str, dict[str, Any]]:
+    """The id and outputs AWS would return: inputs plus the computed attributes our program
+    (and the policies) read. ``paths`` maps API Gateway resource ids to their paths."""
     region = str(inputs.get("region") or region)
     physical = _physical(inputs, name)
     prefix = f"{region}:{ACCOUNT}"
@@ -100,10 +103,14 @@ def mocked_state(typ: str, name: str, inputs: dict[str, Any], region: str) -> tu
         rid = hashlib.sha256(physical.encode()).hexdigest()[:10]
         state["rootResourceId"] = f"{rid}root"
         state["executionArn"] = f"arn:aws:execute-api:{prefix}:{rid}"
+        paths[state["rootResourceId"]] = "/"
     elif typ == "aws:apigateway/stage:Stage":
         state["invokeUrl"] = (
             f"https://{inputs['restApi']}.execute-api.{region}.amazonaws.com/{inputs['stageName']}"
         )
+    elif typ == "aws:apigateway/resource:Resource":
+        rid = f"{name}-id"
+        state["path"] = paths[rid] = f"{paths.get(inputs['parentId'], '/').rstrip('/')}/{inputs['pathPart']}"
     elif typ.startswith("aws:apigateway/"):
         rid = f"{name}-id"
     else:
@@ -123,6 +130,7 @@ def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> di
     region = config.get("aws:region", "us-east-1")
     references = _referenced_stacks(config, root)
     resources: list[dict[str, Any]] = []
+    api_paths: dict[str, str] = {}
     lock = threading.Lock()
 
     class GraphMocks(pulumi_mocks.Mocks):
@@ -134,7 +142,7 @@ def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> di
                     "outputs": references.get(target, {}),
                     "secretOutputNames": [],
                 }
-            return mocked_state(args.typ, args.name, args.inputs, region)
+            return mocked_state(args.typ, args.name, args.inputs, region, api_paths)
 
         def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
             if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -162,6 +170,11 @@ def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> di
                         "read": read,
                         "inputs": inputs,
                         "outputs": getattr(monitor.resources.get(response.urn), "state", {}),
+                        "dependencies": list(getattr(request, "dependencies", [])),
+                        "propertyDependencies": {
+                            key: list(value.urns)
+                            for key, value in getattr(request, "propertyDependencies", {}).items()
+                        },
                     }
                 )
             return response

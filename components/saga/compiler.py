@@ -35,6 +35,9 @@ MARK_CONFIRMED = "MarkConfirmed"
 PUBLISH_CONFIRMED = "PublishConfirmed"
 MARK_COMPENSATED = "MarkCompensated"
 PUBLISH_FAILED = "PublishFailed"
+HALTED = "Halted"
+"""Where the saga stops when its own bookkeeping fails after retries: the execution fails
+(alarmed), and a Standard execution can be redriven from the failed state once fixed."""
 
 # Operator answers to a parked task (SendTaskSuccess output {"action": ...}).
 ACTION_RETRY = "retry"
@@ -85,6 +88,15 @@ class _Compiler:
             Status.CANCELLED_COMPENSATED,
             "Failed",
             {"failures.$": "$.failures"},
+        )
+        self._add(
+            HALTED,
+            {
+                "Type": "Fail",
+                "Error": "SagaHalted",
+                "Cause": "A status write, an event or a park failed after its retries, or an operator failed "
+                "the parked task: see the execution history, then redrive the execution.",
+            },
         )
         chain = " -> ".join(step.name for step in steps)
         return {
@@ -146,6 +158,8 @@ class _Compiler:
             _park_entry(task),
             {
                 **self._mark(Status.NEEDS_REVIEW, extra={"parkedStep": task}),
+                # Parking matters more than the status: carry on if the write fails.
+                **_on_failure(f"{task}_PublishNeedsReview"),
                 "Next": f"{task}_PublishNeedsReview",
             },
         )
@@ -161,6 +175,7 @@ class _Compiler:
                         "cause.$": f"$.failures.{task}.Cause",
                     },
                 ),
+                **_on_failure(park),
                 "Next": park,
             },
         )
@@ -185,6 +200,7 @@ class _Compiler:
                         message,
                     ),
                     "ResultPath": None,
+                    **_on_failure(HALTED),
                     "Next": f"{task}_Parked",
                 },
             )
@@ -206,6 +222,8 @@ class _Compiler:
                     {**message, "taskToken.$": "$$.Task.Token"},
                 ),
                 "ResultPath": "$.operator",
+                # The send failed for good, or an operator answered with SendTaskFailure.
+                **_on_failure(HALTED),
                 "Next": resume,
             },
         )
@@ -223,8 +241,15 @@ class _Compiler:
         )
 
     def _outcome(self, mark: str, publish: str, status: Status, outcome: str, detail: dict[str, str]) -> None:
-        self._add(mark, {**self._mark(status), "Next": publish})
-        self._add(publish, {**self._publish(outcome, {"status": status.value, **detail}), "End": True})
+        self._add(mark, {**self._mark(status), **_on_failure(HALTED), "Next": publish})
+        self._add(
+            publish,
+            {
+                **self._publish(outcome, {"status": status.value, **detail}),
+                **_on_failure(HALTED),
+                "End": True,
+            },
+        )
 
     def _mark(self, status: Status, extra: dict[str, str] | None = None) -> State:
         """Set the order item's status; the item must exist (intake wrote it)."""
@@ -273,6 +298,11 @@ def _undo_entry(completed: Sequence[SagaStep]) -> str:
         if step.compensation:
             return step.compensation
     return MARK_COMPENSATED
+
+
+def _on_failure(target: str) -> State:
+    """Catch-all for the saga's own bookkeeping states; keeps what failed under ``$.bookkeeping``."""
+    return {"Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.bookkeeping", "Next": target}]}
 
 
 def _park_entry(task: str) -> str:

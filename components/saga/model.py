@@ -25,7 +25,9 @@ DEFAULT_TRANSIENT_ERRORS: tuple[str, ...] = (
 OUTCOME_UNKNOWN_ERRORS: tuple[str, ...] = ("States.Timeout", "Sandbox.Timedout")
 
 # States the compiler always creates; a step may not take their names.
-RESERVED_STATE_NAMES = frozenset({"MarkConfirmed", "PublishConfirmed", "MarkCompensated", "PublishFailed"})
+RESERVED_STATE_NAMES = frozenset(
+    {"MarkConfirmed", "PublishConfirmed", "MarkCompensated", "PublishFailed", "Halted"}
+)
 
 _SAGA_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 # PascalCase, no underscore: the compiler's derived state names all contain one.

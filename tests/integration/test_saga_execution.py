@@ -5,6 +5,7 @@ compiler: steps run in order; a domain error at step k undoes k-1..1; an unknown
 (timeout, or an operator choosing to compensate a parked step) undoes k..1.
 """
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -301,3 +302,18 @@ def test_express_saga_parks_by_message_and_ends_failed(rig: Rig, shapes: dict[st
     [message] = run.parked
     assert message["step"] == "Step2" and "taskToken" not in message
     assert run.event_types == ["ShapeNeedsReview"]
+
+
+def test_failed_status_write_halts_the_saga_visibly(rig: Rig, order_saga: DeployedSaga) -> None:
+    # GIVEN an execution for an order the table does not hold (the status write must refuse)
+    order = new_order_id("no-item")
+    execution = order_saga.start_execution(order)
+    # WHEN it runs to the end
+    deadline = time.monotonic() + 20
+    while (status := rig.sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "still running"
+        time.sleep(0.02)
+    # THEN it fails as SagaHalted, naming the bookkeeping failure; no item was invented
+    assert (status["status"], status.get("error")) == ("FAILED", "SagaHalted")
+    assert rig.functions.calls_for(order) == STEPS
+    assert rig.order_status(order) == "MISSING"

@@ -126,3 +126,13 @@ def test_compiler_imports_neither_pulumi_nor_aws_clients() -> None:
     probe = "import sys, components.saga; print(sorted({'boto3', 'botocore', 'pulumi'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_task_state_catches_its_failure() -> None:
+    # The policy pack's sfn-every-task-catches holds for every compiled saga, Express too.
+    for saga in (ORDER_SAGA, SagaDefinition(name="order", steps=ORDER_SAGA.steps, workflow="EXPRESS")):
+        states = compile_saga(saga, bindings_for(saga))["States"]
+        uncaught = [
+            name for name, state in states.items() if state["Type"] == "Task" and not state.get("Catch")
+        ]
+        assert uncaught == [], saga.workflow

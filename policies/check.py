@@ -1,0 +1,218 @@
+"""The offline policy check: every rule of the pack over a synthesized resource graph.
+
+    python -m policies check --stack prod-use1 [--format text|json|markdown]
+    python -m policies check --graph build/prod-use1.resources.json
+
+Resource rules see each resource's inputs (as at ``pulumi preview``); stack rules see every
+resource's outputs, parents and property dependencies (as after it). Exit 1 when a mandatory
+policy is violated, 0 otherwise, 2 when the stack or graph cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policies.rules import POLICIES
+
+
+class GraphError(Exception):
+    """The graph cannot be read or is not a resource graph."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    severity: str
+    enforcement: str
+    resourceType: str
+    resource: str
+    message: str
+
+
+def load_graph(path: Path) -> dict[str, Any]:
+    try:
+        graph = json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise GraphError(f"no such graph file: {path}") from error
+    except ValueError as error:
+        raise GraphError(f"{path} is not JSON: {error}") from error
+    resources = graph.get("resources") if isinstance(graph, dict) else None
+    if not isinstance(resources, list) or not all(
+        isinstance(r, dict) and {"urn", "type", "name", "inputs"} <= set(r) for r in resources
+    ):
+        raise GraphError(f"{path} is not a resource graph (want resources with urn, type, name, inputs)")
+    return dict(graph)
+
+
+def _options(parent: str | None) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=False,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=parent,
+    )
+
+
+def _stack_resources(resources: list[dict[str, Any]]) -> list[PolicyResource]:
+    """PolicyResources with their outputs, parents and dependencies linked, as the engine gives them."""
+    built: dict[str, PolicyResource] = {}
+    for resource in resources:
+        built[resource["urn"]] = PolicyResource(
+            resource_type=resource["type"],
+            props=resource.get("outputs") or resource["inputs"],
+            urn=resource["urn"],
+            name=resource["name"],
+            opts=_options(resource.get("parent")),
+            provider=None,
+            parent=None,
+            dependencies=[],
+            property_dependencies={},
+        )
+    for resource in resources:
+        policy_resource = built[resource["urn"]]
+        policy_resource.parent = built.get(resource.get("parent") or "")
+        policy_resource.dependencies = [built[u] for u in resource.get("dependencies", []) if u in built]
+        policy_resource.property_dependencies = {
+            key: [built[u] for u in urns if u in built]
+            for key, urns in resource.get("propertyDependencies", {}).items()
+        }
+    return list(built.values())
+
+
+class _Reporter:
+    """Collects one policy's violations, resolving the URN it names to the resource."""
+
+    def __init__(self, policy: Policy, resources: list[dict[str, Any]], found: list[Violation]) -> None:
+        self.policy = policy
+        self.by_urn = {resource["urn"]: resource for resource in resources}
+        self.found = found
+        self.resource: dict[str, Any] | None = None  # the resource a resource rule is looking at
+
+    def __call__(self, message: str, urn: str | None = None) -> None:
+        target = self.by_urn.get(urn or "") or self.resource or {"urn": urn or "", "type": "stack"}
+        level = self.policy.enforcement_level or EnforcementLevel.MANDATORY
+        severity = self.policy.severity.value if self.policy.severity else "medium"
+        self.found.append(
+            Violation(self.policy.name, severity, level.value, target["type"], target["urn"], message)
+        )
+
+
+def evaluate(graph: dict[str, Any], policies: Sequence[Policy] = POLICIES) -> list[Violation]:
+    """Run every policy; returns what each reported."""
+    resources: list[dict[str, Any]] = graph["resources"]
+    found: list[Violation] = []
+    for policy in policies:
+        report = _Reporter(policy, resources, found)
+        if isinstance(policy, StackValidationPolicy):
+            policy.validate(StackValidationArgs(_stack_resources(resources), config={}), report)
+            continue
+        assert isinstance(policy, ResourceValidationPolicy)
+        for resource in (r for r in resources if r.get("custom", True)):
+            report.resource = resource
+            args = ResourceValidationArgs(
+                resource["type"],
+                resource["inputs"],
+                resource["urn"],
+                resource["name"],
+                _options(resource.get("parent")),
+                None,
+                config={},
+            )
+            policy.validate(args, report)
+    return found
+
+
+def mandatory(violations: Sequence[Violation]) -> list[Violation]:
+    return [v for v in violations if v.enforcement == EnforcementLevel.MANDATORY.value]
+
+
+def as_text(violations: Sequence[Violation], subject: str) -> str:
+    if not violations:
+        return f"{subject}: {len(POLICIES)} policies, no violations"
+    lines = [f"{subject}: {len(violations)} violation(s), {len(mandatory(violations))} mandatory"]
+    for v in violations:
+        lines.append(f"  [{v.enforcement}/{v.severity}] {v.policy}: {v.resource}\n      {v.message}")
+    return "\n".join(lines)
+
+
+def as_markdown(violations: Sequence[Violation], subject: str) -> str:
+    if not violations:
+        return (
+            f"### Policy check: `{subject}`\n\n:white_check_mark: {len(POLICIES)} policies, no violations.\n"
+        )
+    header = (
+        f"### Policy check: `{subject}`\n\n"
+        f"**{len(mandatory(violations))} mandatory** of {len(violations)} violation(s): "
+        f"{'this blocks the deploy' if mandatory(violations) else 'advisory only'}.\n\n"
+        "| policy | enforcement | severity | resource | message |\n|---|---|---|---|---|\n"
+    )
+    rows = [
+        f"| `{v.policy}` | {v.enforcement} | {v.severity} "
+        f"| `{v.resource.rsplit('::', 1)[-1]}` ({v.resourceType}) | {v.message.replace('|', '/')} |"
+        for v in violations
+    ]
+    return header + "\n".join(rows) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m policies check", description="Run the policy pack offline."
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", action="append", help="synthesize this stack and check it (repeatable)")
+    source.add_argument(
+        "--graph", action="append", type=Path, help="check a *.resources.json written earlier"
+    )
+    parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    args = parser.parse_args(argv)
+
+    from sandbox.synth import SynthError, run_synth  # only the --stack path needs the program
+
+    reports: list[tuple[str, list[Violation]]] = []
+    try:
+        for stack in args.stack or []:
+            reports.append((stack, evaluate(run_synth(stack))))
+        for path in args.graph or []:
+            reports.append((str(path), evaluate(load_graph(path))))
+    except (SynthError, GraphError) as error:
+        print(f"policy check: {error}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps([asdict(v) for _, violations in reports for v in violations], indent=2))
+    else:
+        render = as_markdown if args.format == "markdown" else as_text
+        print("\n".join(render(violations, subject) for subject, violations in reports))
+    return 1 if any(mandatory(violations) for _, violations in reports) else 0
+
+
+def timed_check(stack: str) -> tuple[float, float, int]:
+    """(synth seconds, evaluation seconds, violations): what bench/policy_check.py measures."""
+    from sandbox.synth import run_synth
+
+    started = time.perf_counter()
+    graph = run_synth(stack)
+    synthesized = time.perf_counter()
+    violations = evaluate(graph)
+    return synthesized - started, time.perf_counter() - synthesized, len(violations)

@@ -1,0 +1,195 @@
+"""Least privilege: no wildcard actions, no ``Resource: "*"`` where a resource can be named,
+no admin-like managed policies, no ``iam:PassRole`` on anything, trust only service
+principals, and one role per Lambda function."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from pulumi_policy import (
+    Policy,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    Severity,
+    StackValidationArgs,
+)
+
+from policies.rules.base import config, resource_policy, stack_policy
+from policies.rules.documents import MalformedDocument, as_list, document, statements
+
+POLICY_DOCUMENTS = {
+    "aws:iam/rolePolicy:RolePolicy": "policy",
+    "aws:iam/policy:Policy": "policy",
+    "aws:iam/userPolicy:UserPolicy": "policy",
+    "aws:iam/groupPolicy:GroupPolicy": "policy",
+}
+# Actions with no resource-level permissions: "*" is their only possible resource.
+UNSCOPABLE_ACTIONS = [
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "sts:GetCallerIdentity",
+]
+ADMIN_LIKE_POLICY = re.compile(r":policy/(AdministratorAccess|PowerUserAccess|IAMFullAccess|\w*FullAccess)$")
+
+
+def _policy_document(args: ResourceValidationArgs, report_violation: ReportViolation) -> dict | None:  # type: ignore[type-arg]
+    try:
+        return document(args.props[POLICY_DOCUMENTS[args.resource_type]])
+    except MalformedDocument as error:
+        report_violation(f"the policy document is not valid JSON: {error}", None)
+        return None
+
+
+def _no_wildcard_actions(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    policy = _policy_document(args, report_violation)
+    for statement in statements(policy or {}):
+        wild = [a for a in as_list(statement.get("Action")) if a == "*" or str(a).endswith(":*")]
+        if wild or "NotAction" in statement:
+            report_violation(f"statement allows {wild or 'NotAction'}: name each action", None)
+
+
+no_wildcard_actions = resource_policy(
+    "iam-no-wildcard-actions",
+    "IAM policies name their actions: no '*', no 'service:*', no NotAction.",
+    POLICY_DOCUMENTS,
+    _no_wildcard_actions,
+    severity=Severity.CRITICAL,
+    remediation="List the exact actions the function calls (see components/iam.py and components/region.py).",
+)
+
+WILDCARD_RESOURCE_SCHEMA = PolicyConfigSchema(
+    properties={
+        "allowedActions": {"type": "array", "items": {"type": "string"}, "default": UNSCOPABLE_ACTIONS}
+    }
+)
+
+
+def _no_wildcard_resources(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    allowed = set(config(args, WILDCARD_RESOURCE_SCHEMA)["allowedActions"])
+    policy = _policy_document(args, report_violation)
+    for statement in statements(policy or {}):
+        resources = as_list(statement.get("Resource"))
+        if "*" in resources or "NotResource" in statement:
+            scopable = sorted(set(as_list(statement.get("Action"))) - allowed)
+            if scopable or "NotResource" in statement:
+                report_violation(f"'Resource: *' for actions that can be scoped: {scopable}", None)
+
+
+no_wildcard_resources = resource_policy(
+    "iam-no-wildcard-resources",
+    "Statements name exact ARNs; '*' only for actions without resource-level permissions.",
+    POLICY_DOCUMENTS,
+    _no_wildcard_resources,
+    severity=Severity.HIGH,
+    remediation="Scope the statement to the ARNs of the tables, queues, buses or functions it uses.",
+    config_schema=WILDCARD_RESOURCE_SCHEMA,
+)
+
+
+def _no_passrole_anywhere(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    policy = _policy_document(args, report_violation)
+    for statement in statements(policy or {}):
+        actions = {str(a).lower() for a in as_list(statement.get("Action"))}
+        if "iam:passrole" in actions and "*" in as_list(statement.get("Resource")):
+            report_violation("iam:PassRole on '*' lets the holder hand any role to any service", None)
+
+
+no_passrole_wildcard = resource_policy(
+    "iam-no-passrole-wildcard",
+    "iam:PassRole names the roles it may pass.",
+    POLICY_DOCUMENTS,
+    _no_passrole_anywhere,
+    severity=Severity.CRITICAL,
+    remediation="Restrict iam:PassRole to the role ARNs, and add an iam:PassedToService condition.",
+)
+
+
+def _no_admin_managed_policies(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    arns = (
+        [args.props.get("policyArn")]
+        if args.resource_type.endswith("Attachment")
+        else as_list(args.props.get("managedPolicyArns"))
+    )
+    for arn in arns:
+        if isinstance(arn, str) and ADMIN_LIKE_POLICY.search(arn):
+            report_violation(f"{arn} grants far more than a saga function needs", None)
+
+
+no_admin_managed_policies = resource_policy(
+    "iam-no-admin-managed-policies",
+    "No AdministratorAccess, PowerUserAccess or *FullAccess managed policies.",
+    [
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/policyAttachment:PolicyAttachment",
+        "aws:iam/role:Role",
+    ],
+    _no_admin_managed_policies,
+    severity=Severity.CRITICAL,
+    remediation="Replace the managed policy with an inline RolePolicy naming exact actions and ARNs.",
+)
+
+
+def _trust_service_principal(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    try:
+        trust = document(args.props["assumeRolePolicy"])
+    except MalformedDocument as error:
+        report_violation(f"the trust policy is not valid JSON: {error}", None)
+        return
+    for statement in statements(trust):
+        principal = statement.get("Principal")
+        services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        others = (
+            [key for key in principal if key != "Service"] if isinstance(principal, dict) else [principal]
+        )
+        if not services or others:
+            report_violation(f"the role trusts {principal!r}: only a service principal may assume it", None)
+
+
+trust_service_principal = resource_policy(
+    "iam-trust-service-principal",
+    "Roles are assumed by a named AWS service only.",
+    ["aws:iam/role:Role"],
+    _trust_service_principal,
+    severity=Severity.HIGH,
+    remediation="Set the trust policy's Principal to {'Service': '<service>.amazonaws.com'}.",
+)
+
+
+def _one_role_per_function(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    by_role = defaultdict(list)
+    for resource in args.resources:
+        if resource.resource_type == "aws:lambda/function:Function":
+            by_role[resource.props.get("role")].append(resource)
+    for role, functions in by_role.items():
+        if len(functions) > 1:
+            names = ", ".join(sorted(f.name for f in functions))
+            for function in functions:
+                report_violation(f"shares role {role} with: {names}", function.urn)
+
+
+one_role_per_function = stack_policy(
+    "lambda-one-role-per-function",
+    "No two Lambda functions share a role, so each holds only its own permissions.",
+    _one_role_per_function,
+    severity=Severity.HIGH,
+    remediation="Give each function its own role (components.function.Function does).",
+)
+
+POLICIES: list[Policy] = [
+    no_wildcard_actions,
+    no_wildcard_resources,
+    no_passrole_wildcard,
+    no_admin_managed_policies,
+    trust_service_principal,
+    one_role_per_function,
+]

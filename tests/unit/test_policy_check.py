@@ -1,0 +1,162 @@
+"""The offline check over the real program: it passes as shipped, and each injected fault is
+caught by exactly the policy that names it. Also the command line's formats and exit codes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policies.check import evaluate
+from sandbox.synth import ROOT, run_synth
+
+Graph = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graph]:
+    out = tmp_path_factory.mktemp("graphs")
+    return {
+        stack: run_synth(stack, out=out / f"{stack}.json") for stack in ("prod-use1", "prod-usw2", "sandbox")
+    }
+
+
+def find(graph: Graph, typ: str, name: str | None = None) -> dict[str, Any]:
+    return next(r for r in graph["resources"] if r["type"] == typ and (name is None or r["name"] == name))
+
+
+def both(resource: dict[str, Any], key: str, value: Any) -> None:
+    """Set a property as the engine would report it before and after the deploy."""
+    resource["inputs"][key] = value
+    resource["outputs"][key] = value
+
+
+def wildcard_action(graph: Graph) -> None:
+    policy = find(graph, "aws:iam/rolePolicy:RolePolicy", "order-saga-prod-use1-ReserveInventory-policy")
+    document = json.loads(policy["inputs"]["policy"])
+    document["Statement"][-1]["Action"] = ["dynamodb:*"]
+    both(policy, "policy", json.dumps(document))
+
+
+def provisioned_billing(graph: Graph) -> None:
+    both(find(graph, "aws:dynamodb/table:Table", "tables-orders"), "billingMode", "PROVISIONED")
+
+
+def replica_without_pitr(graph: Graph) -> None:
+    table = find(graph, "aws:dynamodb/table:Table", "tables-loyalty")
+    both(table, "replicas", [{**table["inputs"]["replicas"][0], "pointInTimeRecovery": False}])
+
+
+def shared_role(graph: Graph) -> None:
+    payment = find(graph, "aws:lambda/function:Function", "order-saga-prod-use1-AuthorizePayment")
+    refund = find(graph, "aws:lambda/function:Function", "order-saga-prod-use1-RefundPayment")
+    both(refund, "role", payment["inputs"]["role"])
+
+
+def step_without_dead_letter_queue(graph: Graph) -> None:
+    graph["resources"] = [
+        r
+        for r in graph["resources"]
+        if r["name"] not in ("step-BookShipment-dlq", "step-BookShipment-dlq-depth")
+    ]
+
+
+def secret_in_environment(graph: Graph) -> None:
+    courier = find(graph, "aws:lambda/function:Function", "order-saga-prod-use1-BookShipment")
+    variables = {**courier["inputs"]["environment"]["variables"], "COURIER_API_KEY": "ck_live_1234"}
+    both(courier, "environment", {"variables": variables})
+
+
+def route_without_authorizer(graph: Graph) -> None:
+    both(find(graph, "aws:apigateway/method:Method", "api-get-order"), "authorization", "NONE")
+
+
+MUTATIONS: dict[str, tuple[Callable[[Graph], None], str]] = {
+    "wildcard action": (wildcard_action, "iam-no-wildcard-actions"),
+    "PROVISIONED billing": (provisioned_billing, "dynamodb-on-demand"),
+    "PITR off on a replica": (replica_without_pitr, "dynamodb-point-in-time-recovery"),
+    "shared role": (shared_role, "lambda-one-role-per-function"),
+    "step without DLQ": (step_without_dead_letter_queue, "saga-step-dead-letter-queue"),
+    "secret in an environment variable": (secret_in_environment, "lambda-no-secrets-in-environment"),
+    "route without authorizer": (route_without_authorizer, "apigateway-method-authorizer"),
+}
+
+
+@pytest.mark.parametrize("stack", ["prod-use1", "prod-usw2", "sandbox"])
+def test_shipped_program_has_no_violation(shipped: dict[str, Graph], stack: str) -> None:
+    assert evaluate(shipped[stack]) == []
+
+
+@pytest.mark.parametrize("fault", list(MUTATIONS))
+def test_injected_fault_is_caught_by_the_policy_that_names_it(shipped: dict[str, Graph], fault: str) -> None:
+    mutate, policy = MUTATIONS[fault]
+    graph = copy.deepcopy(shipped["prod-use1"])
+    mutate(graph)
+    assert {violation.policy for violation in evaluate(graph)} == {policy}
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "policies", "check", *args], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+@pytest.fixture
+def faulty_graph(shipped: dict[str, Graph], tmp_path: Path) -> Path:
+    graph = copy.deepcopy(shipped["prod-use1"])
+    provisioned_billing(graph)
+    path = tmp_path / "faulty.resources.json"
+    path.write_text(json.dumps(graph))
+    return path
+
+
+def test_json_report_lists_each_violation_and_exits_1(faulty_graph: Path) -> None:
+    result = check("--graph", str(faulty_graph), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    [violation] = json.loads(result.stdout)
+    assert violation == {
+        "policy": "dynamodb-on-demand",
+        "severity": "high",
+        "enforcement": "mandatory",
+        "resourceType": "aws:dynamodb/table:Table",
+        "resource": "urn:pulumi:prod-use1::order-saga::order-saga:index:OrderTables"
+        "$aws:dynamodb/table:Table::tables-orders",
+        "message": "billing mode is PROVISIONED: a 50x spike would throttle",
+    }
+
+
+def test_markdown_report_is_ready_for_a_pull_request(faulty_graph: Path) -> None:
+    result = check("--graph", str(faulty_graph), "--format", "markdown")
+    assert result.returncode == 1
+    assert (
+        "**1 mandatory**" in result.stdout and "| `dynamodb-on-demand` | mandatory | high |" in result.stdout
+    )
+
+
+def test_clean_stack_exits_0_with_a_text_summary() -> None:
+    result = check("--stack", "sandbox")
+    assert (result.returncode, result.stdout.strip()) == (0, "sandbox: 21 policies, no violations")
+
+
+@pytest.mark.parametrize(
+    "content", ["{not json", json.dumps({"resources": [{"urn": "x"}]}), json.dumps([1, 2])]
+)
+def test_broken_graph_is_a_clear_error_exit_2(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(content)
+    result = check("--graph", str(path))
+    assert result.returncode == 2 and result.stderr.startswith("policy check: ")
+
+
+def test_unknown_stack_is_a_clear_error_exit_2() -> None:
+    result = check("--stack", "prod-mars1")
+    assert result.returncode == 2 and "unknown stack 'prod-mars1'" in result.stderr

@@ -40,7 +40,8 @@ ACCESS_LOG_FORMAT = json.dumps(
 
 def request_schema() -> dict[str, Any]:
     """The intake's request model as JSON Schema draft 4, ``$ref``s inlined (API Gateway
-    models cannot reference their own definitions)."""
+    models cannot reference their own definitions). The gateway checks the shape (400);
+    unknown fields, such as a smuggled price, are left to the intake's stable 422."""
     schema = OrderRequest.model_json_schema()
     definitions = schema.pop("$defs", {})
 
@@ -48,7 +49,8 @@ def request_schema() -> dict[str, Any]:
         if isinstance(node, dict):
             if "$ref" in node:
                 return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: inline(value) for key, value in node.items() if key not in ("title", "default")}
+            dropped = ("title", "default", "additionalProperties")
+            return {key: inline(value) for key, value in node.items() if key not in dropped}
         if isinstance(node, list):
             return [inline(item) for item in node]
         return node

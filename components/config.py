@@ -48,6 +48,8 @@ class RegionConfig:
     courier_url: str
     vault_addr: str
     vault_auth: str = "aws"
+    vault_login_dir: str | None = None
+    """approle only: where each Vault role's secret-id file is (``<dir>/<role>.secret-id``)."""
     primary_stack: str | None = None
     """Standby only: the primary's fully qualified stack name, for its table names."""
     standby_region: str | None = None
@@ -100,6 +102,8 @@ def load() -> RegionConfig:
     vault_auth = config.get("vaultAuth") or "aws"
     if vault_auth not in ("aws", "approle"):
         raise ConfigError(f"order-saga:vaultAuth must be 'aws' or 'approle', not {vault_auth!r}")
+    if vault_auth == "approle" and not config.get("vaultLoginDir"):
+        raise ConfigError("order-saga:vaultLoginDir is required when order-saga:vaultAuth is 'approle'")
     tags = {"project": "order-saga", **_object(config, "tags", {})}
     missing = [tag for tag in REQUIRED_TAGS if not tags.get(tag)]
     if missing:
@@ -125,6 +129,7 @@ def load() -> RegionConfig:
         courier_url=required("courierUrl"),
         vault_addr=required("vaultAddr"),
         vault_auth=vault_auth,
+        vault_login_dir=config.get("vaultLoginDir") if vault_auth == "approle" else None,
         primary_stack=primary_stack if role == "standby" else None,
         standby_region=config.get("standbyRegion") if role == "primary" else None,
         standby_stack=config.get("standbyStack") if role == "primary" else None,

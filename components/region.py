@@ -211,6 +211,10 @@ def _task(task: str, config: RegionConfig, tables: TableRefs) -> TaskArgs:
             "VAULT_AUTH": config.vault_auth,
             "VAULT_ROLE": f"order-saga-{wiring.partner}",
         }
+        if config.vault_login_dir:  # approle (the sandbox): the role's secret id is in this file
+            environment["VAULT_LOGIN_FILE"] = (
+                f"{config.vault_login_dir}/order-saga-{wiring.partner}.secret-id"
+            )
         concurrency = (
             config.payment_concurrency if wiring.partner == "payment" else config.courier_concurrency
         )

@@ -126,12 +126,39 @@ class IdentityProvider:
             }
         return None
 
+    def _mint(self, path: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        """``POST /customers/token {"sub", "scopes"?, "clientId"?}`` or ``/staff/token {"sub", "roles"?}``."""
+        subject = request.get("sub")
+        if not isinstance(subject, str) or not subject:
+            return None
+        client = request.get("clientId")
+        if path == "/customers/token":
+            token = self.customers.token(
+                subject, scopes=request.get("scopes"), client_id=client or CUSTOMER_CLIENT
+            )
+        elif path == "/staff/token":
+            token = self.staff.token(subject, roles=request.get("roles"), client_id=client or STAFF_CLIENT)
+        else:
+            return None
+        return {"access_token": token, "token_type": "Bearer"}
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                document = provider._document(self.path)
+                self._reply(provider._document(self.path))
+
+            def do_POST(self) -> None:
+                # A development issuer: anyone on loopback may ask it for a token.
+                length = int(self.headers.get("content-length") or 0)
+                try:
+                    request = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    request = None
+                self._reply(provider._mint(self.path, request) if isinstance(request, dict) else None)
+
+            def _reply(self, document: dict[str, Any] | None) -> None:
                 body = json.dumps(document or {"error": "not_found"}).encode()
                 self.send_response(200 if document is not None else 404)
                 self.send_header("Content-Type", "application/json")

@@ -97,6 +97,8 @@ class PartnerService:
         """The answer and how long to hold it back."""
         if method == "GET" and path == "/_admin/ledger":
             return (200, {"entries": self.ledger()}), 0.0
+        if method == "POST" and path == "/_admin/faults":
+            return self._set_faults(raw), 0.0
         if headers.get("authorization") != f"Bearer {self.api_key}":
             return (401, {"error": "invalid_api_key"}), 0.0
         route = self._routes.get(path) if method == "POST" else None
@@ -128,6 +130,19 @@ class PartnerService:
             answer = route(body, key)
             self._answers[key] = _Remembered(fingerprint, answer)
             return answer, delay
+
+    def _set_faults(self, raw: bytes) -> Answer:
+        """``POST /_admin/faults`` with any of the ``Faults`` fields (tests, the demo)."""
+        try:
+            changes = json.loads(raw or b"{}")
+            with self._lock:
+                for key, value in changes.items():
+                    if not hasattr(self.faults, key):
+                        return 400, {"error": f"unknown fault {key!r}"}
+                    setattr(self.faults, key, type(getattr(self.faults, key))(value))
+        except (ValueError, TypeError, AttributeError):
+            return 400, {"error": "malformed_faults"}
+        return 200, {"faults": vars(self.faults)}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         service = self

@@ -87,15 +87,25 @@ class Vault:
         self.admin.secrets.kv.v2.create_or_update_secret(path=path, secret=data)
 
     def grant(
-        self, role: str, paths: list[str], secret_id_dir: Path, *, token_ttl: str = "15m"
+        self,
+        role: str,
+        paths: list[str],
+        secret_id_dir: Path,
+        *,
+        token_ttl: str = "15m",
+        role_id: str | None = None,
     ) -> tuple[str, Path]:
-        """An AppRole that may read exactly ``paths``; returns (role id, secret id file)."""
+        """An AppRole that may read exactly ``paths``; returns (role id, secret id file).
+        ``role_id`` fixes the role id (the sandbox uses the role's name, as deployed)."""
         rules = "\n".join(f'path "secret/data/{path}" {{ capabilities = ["read"] }}' for path in paths)
         self.admin.sys.create_or_update_policy(name=role, policy=rules)
         self.admin.auth.approle.create_or_update_approle(role, token_policies=[role], token_ttl=token_ttl)
+        if role_id is not None:
+            self.admin.auth.approle.update_role_id(role, role_id)
         role_id = self.admin.auth.approle.read_role_id(role)["data"]["role_id"]
         secret_id = self.admin.auth.approle.generate_secret_id(role)["data"]["secret_id"]
+        secret_id_dir.mkdir(parents=True, exist_ok=True)
         secret_file = secret_id_dir / f"{role}.secret-id"
         secret_file.write_text(secret_id)
         secret_file.chmod(0o600)
-        return role_id, secret_file
+        return str(role_id), secret_file

@@ -333,11 +333,18 @@ def test_stage_throttles_and_logs_and_each_client_has_a_usage_plan(graphs: dict[
     assert sorted(p["inputs"]["throttleSettings"]["rateLimit"] for p in plans) == [200, 300]
 
 
-def test_request_model_refuses_prices_like_the_intake(graphs: dict[str, Graph]) -> None:
+def test_request_model_checks_the_shape_and_leaves_unknown_fields_to_the_intake(
+    graphs: dict[str, Graph],
+) -> None:
     [model] = graphs["prod-use1"].of_type("aws:apigateway/model:Model")
     schema = json.loads(model["inputs"]["schema"])
-    assert schema["additionalProperties"] is False
-    assert schema["properties"]["items"]["items"]["additionalProperties"] is False
+    assert schema["required"] == ["items", "shippingAddress", "paymentToken"]
+    assert schema["properties"]["items"]["items"]["properties"]["quantity"] == {
+        "maximum": 10,
+        "minimum": 1,
+        "type": "integer",
+    }
+    assert "additionalProperties" not in json.dumps(schema)  # a price field gets the intake's 422
     assert "$ref" not in json.dumps(schema)
 
 

@@ -1,0 +1,237 @@
+"""A local Lambda runtime: each function runs in worker processes of its own.
+
+A worker imports the function's handler from its deployed handler string, with exactly the
+function's environment plus what Lambda itself sets (region, credentials, function name) and
+the sandbox's AWS endpoint. An invocation that runs past the function's timeout kills its
+worker and fails as Lambda's does (``Sandbox.Timedout``); reserved concurrency caps the
+workers, and an invocation beyond it is refused (``Lambda.TooManyRequestsException``), as
+Lambda refuses a synchronous invoke. Unreserved functions share the machine: at most
+``default_concurrency`` workers each, and callers wait for one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from sandbox.stepfunctions import FunctionError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A deployed function, as the resource graph describes it."""
+
+    name: str
+    arn: str
+    handler: str
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 3.0
+    memory_mb: int = 128
+    reserved_concurrency: int | None = None
+
+
+class _Context:
+    """The Lambda context object, as much of it as handlers read."""
+
+    def __init__(self, spec: FunctionSpec, deadline: float) -> None:
+        self.function_name = spec.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = spec.arn
+        self.memory_limit_in_mb = spec.memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.name}"
+        self.log_stream_name = "sandbox"
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _worker(
+    connection: Connection, spec: FunctionSpec, environment: dict[str, str], log_path: str | None
+) -> None:
+    """A worker process: import the handler once, then answer invocations until told to stop."""
+    if log_path:  # the function's logs, as CloudWatch would hold them
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+    os.environ.clear()
+    os.environ.update(environment)
+    os.chdir(ROOT)  # the function's files (its deployment) are relative to the project
+    sys.path.insert(0, ROOT)
+    module_name, _, function_name = spec.handler.rpartition(".")
+    try:
+        handler = getattr(importlib.import_module(module_name), function_name)
+    except Exception as error:  # an init error fails every invocation, as in Lambda
+        connection.send(("init-error", type(error).__name__, str(error)))
+        return
+    connection.send(("ready", None, None))
+    while True:
+        message = connection.recv()
+        if message is None:
+            return
+        payload = json.loads(message)
+        try:
+            result = handler(payload, _Context(spec, time.monotonic() + spec.timeout_seconds))
+            connection.send(("ok", json.dumps(result), None))
+        except Exception as error:
+            connection.send(("error", type(error).__name__, str(error) or traceback.format_exc(limit=1)))
+
+
+class _Worker:
+    def __init__(self, spec: FunctionSpec, environment: dict[str, str], log_path: str | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(
+            target=_worker, args=(child, spec, environment, log_path), daemon=True, name=spec.name
+        )
+        self.process.start()
+        child.close()
+        # Lambda's init phase: the import, bounded separately from the invocation's timeout.
+        if not self.connection.poll(30):
+            self.kill()
+            raise FunctionError("Runtime.InitTimeout", f"{spec.name} did not initialize within 30 s")
+        status, error_type, message = self.connection.recv()
+        if status != "ready":
+            self.kill()
+            raise FunctionError("Runtime.ImportModuleError", f"{error_type}: {message}")
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(timeout=5)
+        self.connection.close()
+
+    def stop(self) -> None:
+        with suppress(BrokenPipeError, OSError):  # already gone
+            self.connection.send(None)
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.kill()
+
+
+class Function:
+    """One function's workers."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        base_environment: dict[str, str],
+        default_concurrency: int,
+        log_dir: str | None,
+    ) -> None:
+        self.spec = spec
+        self.log_path = os.path.join(log_dir, f"{spec.name}.log") if log_dir else None
+        self.environment = {
+            **base_environment,
+            **spec.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "_HANDLER": spec.handler,
+        }
+        self.limit = spec.reserved_concurrency or default_concurrency
+        self.reserved = spec.reserved_concurrency is not None
+        self._idle: list[_Worker] = []
+        self._busy = 0
+        self._condition = threading.Condition()
+        self.invocations = 0
+        self.timeouts = 0
+
+    def invoke(self, payload: Any) -> Any:
+        worker = self._acquire()
+        healthy = False
+        try:
+            worker.connection.send(json.dumps(payload))
+            if not worker.connection.poll(self.spec.timeout_seconds):
+                self.timeouts += 1
+                raise FunctionError(
+                    "Sandbox.Timedout", f"Task timed out after {self.spec.timeout_seconds:.2f} seconds"
+                )
+            try:
+                status, body, message = worker.connection.recv()
+            except EOFError as error:
+                raise FunctionError(
+                    "Runtime.ExitError", f"{self.spec.name} exited during the invocation"
+                ) from error
+            healthy = True
+            if status == "error":
+                raise FunctionError(body, message)
+            return json.loads(body)
+        finally:
+            self._release(worker, healthy)
+
+    def _acquire(self) -> _Worker:
+        with self._condition:
+            self.invocations += 1
+            while not self._idle and self._busy >= self.limit:
+                if self.reserved:
+                    raise FunctionError(
+                        "Lambda.TooManyRequestsException",
+                        f"{self.spec.name}: reserved concurrency {self.limit} in use",
+                    )
+                self._condition.wait()
+            self._busy += 1
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return _Worker(self.spec, self.environment, self.log_path)  # a cold start, outside the lock
+        except BaseException:
+            with self._condition:
+                self._busy -= 1
+                self._condition.notify()
+            raise
+
+    def _release(self, worker: _Worker, healthy: bool) -> None:
+        if not healthy:
+            worker.kill()  # a timed-out or crashed worker never serves again
+        with self._condition:
+            self._busy -= 1
+            if healthy:
+                self._idle.append(worker)
+            self._condition.notify()
+
+    def stop(self) -> None:
+        with self._condition:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
+
+
+class LambdaRuntime:
+    """Every deployed function, by name and by ARN."""
+
+    def __init__(
+        self, base_environment: dict[str, str], *, default_concurrency: int = 2, log_dir: str | None = None
+    ) -> None:
+        self.base_environment = base_environment
+        self.default_concurrency = default_concurrency
+        self.log_dir = log_dir
+        self.functions: dict[str, Function] = {}
+
+    def deploy(self, spec: FunctionSpec) -> None:
+        function = Function(spec, self.base_environment, self.default_concurrency, self.log_dir)
+        self.functions[spec.name] = function
+        self.functions[spec.arn] = function
+
+    def invoke(self, name_or_arn: str, payload: Any) -> Any:
+        """Raises ``FunctionError`` when the function fails, as Lambda reports it."""
+        function = self.functions.get(name_or_arn) or self.functions.get(name_or_arn.split(":function:")[-1])
+        if function is None:
+            raise FunctionError("Lambda.ResourceNotFoundException", f"Function not found: {name_or_arn}")
+        return function.invoke(payload)
+
+    def stop(self) -> None:
+        for function in set(self.functions.values()):
+            function.stop()

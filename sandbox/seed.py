@@ -1,0 +1,51 @@
+"""Demo data for a fresh sandbox: a catalog with stock, and loyalty accounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sku:
+    sku: str
+    name: str
+    price: int  # minor units
+    stock: tuple[int, ...]  # per shard
+
+
+CATALOG = (
+    Sku("HOODIE-M", "Launch hoodie, size M", 5900, (5, 5, 5, 5)),  # the viral one: sharded
+    Sku("TEE-M", "Basic tee, size M", 1500, (500,)),
+    Sku("CAP", "Cap", 2000, (300,)),
+)
+
+
+def seed(
+    dynamodb: Any,
+    inventory_table: str,
+    loyalty_table: str,
+    *,
+    catalog: tuple[Sku, ...] = CATALOG,
+    customers: int = 50,
+    points: int = 1000,
+) -> None:
+    """Write the catalog and stock shards, and ``customers`` accounts (``cust-1``...) with points."""
+    inventory = dynamodb.Table(inventory_table)
+    loyalty = dynamodb.Table(loyalty_table)
+    with inventory.batch_writer() as batch:
+        for item in catalog:
+            batch.put_item(
+                Item={
+                    "pk": f"SKU#{item.sku}",
+                    "name": item.name,
+                    "price": item.price,
+                    "currency": "USD",
+                    "shards": len(item.stock),
+                }
+            )
+            for shard, available in enumerate(item.stock):
+                batch.put_item(Item={"pk": f"STOCK#{item.sku}#{shard}", "available": available})
+    with loyalty.batch_writer() as batch:
+        for n in range(1, customers + 1):
+            batch.put_item(Item={"pk": f"ACCOUNT#cust-{n}", "balance": points})

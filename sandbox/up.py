@@ -1,0 +1,235 @@
+"""The sandbox: the program's ``sandbox`` stack deployed into local parts, serving HTTP orders.
+
+    with Sandbox(SandboxSettings()).start() as sandbox:
+        ...  # sandbox.api_url, sandbox.gateway, sandbox.courier, sandbox.aws(...)
+
+``start`` refuses a program with mandatory policy violations, and ports already in use.
+Everything started is stopped by ``stop`` (or leaving the ``with``), newest first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import urllib.request
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from policies.check import as_text, evaluate, mandatory
+from sandbox.api import ApiServer, RestApi
+from sandbox.dynamodb import serialize_dynamodb_requests
+from sandbox.idp import IdentityProvider
+from sandbox.partners import Courier, PaymentGateway
+from sandbox.pollers import QueuePoller
+from sandbox.provision import Provisioned, Provisioner
+from sandbox.runtime import LambdaRuntime
+from sandbox.seed import seed
+from sandbox.stepfunctions import route_lambda_invokes, time_scale
+from sandbox.synth import ROOT, read_config, run_synth
+from sandbox.vault import Vault
+
+log = logging.getLogger("sandbox")
+
+GATEWAY_VAULT_PATH = "order-saga/payment-gateway"
+COURIER_VAULT_PATH = "order-saga/courier"
+
+
+class SandboxError(Exception):
+    """The sandbox cannot start; the message says why and what to do."""
+
+
+@dataclass
+class SandboxSettings:
+    stack: str = "sandbox"
+    program: Path | None = None
+    """Another program to deploy with the stack's config (default: the project's)."""
+    aws_port: int = 4566
+    api_port: int = 8080
+    time_scale: float = 0.05
+    """Retry waits and state timeouts run at this fraction of real time."""
+    seed: bool = True
+    courier_capacity: int | None = None
+    function_concurrency: int = 2
+    """Workers per function without reserved concurrency (a 2-core machine)."""
+
+
+class Sandbox:
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.config = read_config(settings.stack)
+        self.region = self.config.get("aws:region", "us-east-1")
+        self._stack = ExitStack()
+        self.crashed: str | None = None
+        self.graph: dict[str, Any] = {}
+        self.provisioned = Provisioned()
+
+    # -- what a caller uses -------------------------------------------------------------------
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.settings.aws_port}"
+
+    def aws(self, service: Any) -> Any:
+        """A boto3 client of the embedded AWS."""
+        return self.session.client(service, endpoint_url=self.aws_endpoint)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return dict(self.graph.get("outputs", {}))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def ports(self) -> dict[str, int]:
+        def port(key: str) -> int:
+            return int(urlparse(self.config[f"order-saga:{key}"]).port or 80)
+
+        return {
+            "AWS (moto)": self.settings.aws_port,
+            "API": self.settings.api_port,
+            "identity provider": port("customerIssuer"),
+            "payment gateway": port("paymentGatewayUrl"),
+            "courier": port("courierUrl"),
+            "Vault (OpenBao)": port("vaultAddr"),
+        }
+
+    def start(self) -> Sandbox:
+        log.info("synthesizing stack %s and checking policies", self.settings.stack)
+        self.graph = run_synth(
+            self.settings.stack,
+            program=self.settings.program,
+            out=ROOT / "build" / "sandbox" / f"{self.settings.stack}.resources.json",
+        )
+        refused = mandatory(evaluate(self.graph))
+        if refused:
+            raise SandboxError(
+                "the program violates mandatory policies:\n" + as_text(refused, self.settings.stack)
+            )
+        for part, port in self.ports().items():
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    raise SandboxError(f"port {port} ({part}) is in use: is a sandbox already running?")
+        try:
+            self._start_parts()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _on_stop(self, action: Callable[[], Any]) -> None:
+        self._stack.callback(action)
+
+    def _start_parts(self) -> None:
+        settings, config = self.settings, self.config
+        self.session = boto3.Session(
+            aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name=self.region
+        )
+
+        log.info("starting the embedded AWS on %s", self.aws_endpoint)
+        serialize_dynamodb_requests()
+        os.environ["MOTO_PORT"] = str(settings.aws_port)  # where moto's interpreter sends its AWS calls
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=settings.aws_port, verbose=False)
+        moto.start()
+        self._on_stop(moto.stop)
+        _post_json(f"{self.aws_endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+        self._stack.enter_context(time_scale(settings.time_scale))
+
+        ports = self.ports()
+        self.idp = IdentityProvider(port=ports["identity provider"]).start()
+        self._on_stop(self.idp.stop)
+        self.gateway = PaymentGateway("pk_" + secrets.token_hex(12), port=ports["payment gateway"]).start()
+        self._on_stop(self.gateway.stop)
+        self.courier = Courier(
+            "ck_" + secrets.token_hex(12), port=ports["courier"], capacity=settings.courier_capacity
+        ).start()
+        self._on_stop(self.courier.stop)
+        log.info("starting OpenBao")
+        self.vault = Vault(port=ports["Vault (OpenBao)"]).start()
+        self._on_stop(self.vault.stop)
+        self.vault.put_secret(GATEWAY_VAULT_PATH, {"api_key": self.gateway.api_key})
+        self.vault.put_secret(COURIER_VAULT_PATH, {"api_key": self.courier.api_key})
+        logins = ROOT / config["order-saga:vaultLoginDir"]
+        for role, path in (
+            ("order-saga-payment", GATEWAY_VAULT_PATH),
+            ("order-saga-courier", COURIER_VAULT_PATH),
+        ):
+            self.vault.grant(role, [path], logins, role_id=role)
+
+        log.info("provisioning %d resources", len(self.graph["resources"]))
+        self.provisioned = Provisioner(self.session, self.aws_endpoint).provision(self.graph)
+        logs = ROOT / "build" / "sandbox" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.runtime = LambdaRuntime(
+            self._lambda_environment(), default_concurrency=settings.function_concurrency, log_dir=str(logs)
+        )
+        self._on_stop(self.runtime.stop)
+        for spec in self.provisioned.functions:
+            self.runtime.deploy(spec)
+        self._on_stop(route_lambda_invokes(boto3._get_default_session(), self.runtime.invoke))
+        for mapping in self.provisioned.mappings:
+            poller = QueuePoller(mapping, self.aws("sqs"), self.runtime, self.region).start()
+            self._on_stop(poller.stop)
+        self.api = ApiServer(RestApi(self.graph, self.runtime, self.region), port=settings.api_port).start()
+        self._on_stop(self.api.stop)
+        if settings.seed:
+            outputs = self.outputs
+            seed(
+                self.session.resource("dynamodb", endpoint_url=self.aws_endpoint),
+                outputs["inventoryTableName"],
+                outputs["loyaltyTableName"],
+            )
+        watcher = threading.Thread(target=self._watch, name="watch", daemon=True)
+        self._watching = threading.Event()
+        self._on_stop(self._watching.set)
+        watcher.start()
+
+    def _lambda_environment(self) -> dict[str, str]:
+        """What Lambda sets for every function, pointed at the embedded AWS."""
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "sandbox",
+            "AWS_SECRET_ACCESS_KEY": "sandbox",
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on this machine
+        }
+
+    def _watch(self) -> None:
+        """Report a part that died instead of hiding it."""
+        while not self._watching.wait(1.0):
+            process = getattr(self.vault, "_process", None)
+            if process is not None and process.poll() is not None:
+                self.crashed = f"OpenBao exited with code {process.returncode}"
+                return
+
+
+def _post_json(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()

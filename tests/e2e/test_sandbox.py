@@ -1,0 +1,213 @@
+"""End to end: ``python -m sandbox up`` as a user runs it, and real HTTP orders with real tokens."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.up import Sandbox, SandboxError, SandboxSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+API = "http://127.0.0.1:18080/prod"
+GATEWAY = "http://127.0.0.1:8181"
+COURIER = "http://127.0.0.1:8182"
+UP = [
+    sys.executable,
+    "-m",
+    "sandbox",
+    "up",
+    "--aws-port",
+    "14566",
+    "--api-port",
+    "18080",
+    "--time-scale",
+    "0.05",
+]
+ORDER = {
+    "items": [{"sku": "TEE-M", "quantity": 1}],
+    "shippingAddress": {
+        "name": "Ada",
+        "line1": "1 Main St",
+        "city": "Springfield",
+        "postalCode": "12345",
+        "country": "US",
+    },
+    "paymentToken": "tok_visa",
+    "loyaltyPoints": 100,
+}
+
+
+class Running:
+    """The ``up`` process, with its output collected as it comes."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            UP, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+            if "Ctrl-C stops everything" in line:
+                self.ready.set()
+
+    def wait_ready(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.ready.wait(0.5):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("sandbox did not come up:\n" + "\n".join(self.lines[-40:]))
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Running]:
+    running = Running()
+    try:
+        running.wait_ready(240)
+        yield running
+    finally:
+        running.process.send_signal(signal.SIGINT)
+        try:
+            running.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            raise
+
+
+def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = (body if isinstance(body, str) else json.dumps(body)).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def token(*args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "sandbox", "token", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def place(bearer: str, order: dict[str, Any] = ORDER) -> tuple[int, Any]:
+    return http(
+        "POST",
+        f"{API}/orders",
+        order,
+        {"Authorization": f"Bearer {bearer}", "Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+def settled(bearer: str, order_id: str, seconds: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        status, order = http("GET", f"{API}/orders/{order_id}", headers={"Authorization": f"Bearer {bearer}"})
+        assert status == 200, order
+        if order["status"] in ("CONFIRMED", "CANCELLED_COMPENSATED", "NEEDS_REVIEW"):
+            return dict(order)
+        assert time.monotonic() < deadline, f"order {order_id} still {order['status']}"
+        time.sleep(0.25)
+
+
+def ledger(partner: str) -> list[dict[str, Any]]:
+    return list(http("GET", f"{partner}/_admin/ledger")[1]["entries"])
+
+
+def test_order_over_http_reaches_confirmed(sandbox: Running) -> None:
+    bearer = token("--customer", "cust-7")
+    status, accepted = place(bearer)
+    assert status == 202, accepted
+    order = settled(bearer, accepted["orderId"])
+    assert order["status"] == "CONFIRMED"
+    assert set(order["steps"]) == {
+        "AuthorizePayment",
+        "ReserveInventory",
+        "BurnLoyaltyPoints",
+        "BookShipment",
+    }
+    charges = [e for e in ledger(GATEWAY) if e["reference"] == accepted["orderId"]]
+    assert [e["type"] for e in charges] == ["charge"]
+
+
+def test_courier_timing_out_compensates_and_refunds(sandbox: Running) -> None:
+    # GIVEN the courier takes longer to answer than the step may wait (it books, then answers late)
+    http("POST", f"{COURIER}/_admin/faults", {"late_next": 1, "late_seconds": 4})
+    bearer = token("--customer", "cust-8")
+    # WHEN an order arrives
+    status, accepted = place(bearer)
+    assert status == 202
+    order = settled(bearer, accepted["orderId"])
+    # THEN every completed step was undone, the booking too, and the card was refunded
+    assert order["status"] == "CANCELLED_COMPENSATED", order
+    assert {"RefundPayment", "ReleaseInventory", "RestoreLoyaltyPoints", "CancelShipment"} <= set(
+        order["steps"]
+    )
+    money = [e["type"] for e in ledger(GATEWAY) if e.get("reference") == accepted["orderId"]]
+    assert money == ["charge", "refund"]
+
+
+def test_forged_token_gets_401(sandbox: Running) -> None:
+    genuine = token("--customer", "cust-9")
+    header, payload, signature = genuine.split(".")
+    forged = f"{header}.{payload}.{signature[::-1]}"
+    assert place(forged)[0] == 401
+    assert place("not-a-token")[0] == 401
+
+
+def test_throttled_client_gets_429(sandbox: Running) -> None:
+    bearer = token("--customer", "cust-10", "--client", "throttled-partner")  # 1 request/s, burst 1
+    statuses = [place(bearer)[0] for _ in range(4)]
+    assert 429 in statuses and 202 in statuses, statuses
+
+
+def test_price_field_gets_422_and_a_malformed_body_400(sandbox: Running) -> None:
+    bearer = token("--customer", "cust-11")
+    status, answer = place(bearer, {**ORDER, "items": [{"sku": "TEE-M", "quantity": 1, "price": 1}]})
+    assert (status, answer["error"]["code"]) == (422, "invalid_order")
+    assert place(bearer, {"items": "not a list"})[0] == 400  # the gateway's request model
+
+
+def test_starting_twice_is_a_clear_error(sandbox: Running) -> None:
+    second = subprocess.run(UP, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert "is in use: is a sandbox already running?" in second.stderr
+
+
+def test_sandbox_refuses_a_program_with_mandatory_violations() -> None:
+    # The returns example leaves its table and bus untagged: required-tags is mandatory.
+    settings = SandboxSettings(
+        program=ROOT / "examples" / "returns_saga.py", aws_port=free_port(), api_port=free_port()
+    )
+    with pytest.raises(SandboxError, match="violates mandatory policies") as refused:
+        Sandbox(settings).start()
+    assert "required-tags" in str(refused.value)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.state_transitions
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.policy_check
+	$(BIN)/python -m bench.sandbox_throughput
 
 # The program under Pulumi mocks: build/$(STACK).resources.json (make synth STACK=prod-use1).
 STACK ?= sandbox

@@ -133,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     mint.set_defaults(run=token)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: every poll
     return int(args.run(args))
 
 

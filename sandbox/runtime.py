@@ -141,8 +141,11 @@ class Function:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "_HANDLER": spec.handler,
         }
-        self.limit = spec.reserved_concurrency or default_concurrency
-        self.reserved = spec.reserved_concurrency is not None
+        # Reserved concurrency above what this machine runs well waits instead of refusing.
+        self.limit = min(spec.reserved_concurrency or default_concurrency, default_concurrency)
+        self.refuses = (
+            spec.reserved_concurrency is not None and spec.reserved_concurrency <= default_concurrency
+        )
         self._idle: list[_Worker] = []
         self._busy = 0
         self._condition = threading.Condition()
@@ -176,7 +179,7 @@ class Function:
         with self._condition:
             self.invocations += 1
             while not self._idle and self._busy >= self.limit:
-                if self.reserved:
+                if self.refuses:
                     raise FunctionError(
                         "Lambda.TooManyRequestsException",
                         f"{self.spec.name}: reserved concurrency {self.limit} in use",

@@ -6,7 +6,8 @@ deployed definition:
 
 - ``route_lambda_invokes`` answers every ``lambda.Invoke`` made through a boto3 session
   (the interpreter uses the default session of its own process) with a Python callable;
-- ``time_scale`` scales the interpreter's retry sleeps and task timeouts.
+- ``time_scale`` scales the interpreter's retry sleeps and task timeouts;
+- ``reuse_interpreter_clients`` stops it building a boto3 client for every task it runs.
 """
 
 from __future__ import annotations
@@ -22,9 +23,17 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.client import BaseClient
 from botocore.compat import HTTPHeaders
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_dynamodb,
+    state_task_service_events,
+    state_task_service_sqs,
+)
+from moto.stepfunctions.parser.asl.utils import boto_client
 
 Invoke = Callable[[str, Any], Any]
 """``invoke(function_name_or_arn, payload) -> result``; raise ``FunctionError`` to fail."""
@@ -114,3 +123,39 @@ def time_scale(factor: float) -> Iterator[list[float]]:
     finally:
         for module, name, original in originals:
             setattr(module, name, original)
+
+
+# The modules of the task types our sagas use, each holding its own reference.
+_CLIENT_USERS = (
+    lambda_eval_utils,
+    state_task_service_dynamodb,
+    state_task_service_events,
+    state_task_service_sqs,
+)
+
+
+def reuse_interpreter_clients() -> Callable[[], None]:
+    """Make the interpreter reuse one boto3 client per (region, service) instead of building one
+    per task (tens of milliseconds of CPU each, a saga's largest cost in the sandbox). Clients
+    are thread-safe; they copy the session's event hooks when built, so route Lambda invokes
+    first. Returns the undo function."""
+    original = boto_client.boto_client_for
+    cache: dict[tuple[str, str], BaseClient] = {}
+    lock = threading.Lock()
+
+    def cached(region: str, service: str, state_credentials: Any = None) -> BaseClient:
+        with lock:
+            if (region, service) not in cache:
+                cache[(region, service)] = original(
+                    region=region, service=service, state_credentials=state_credentials
+                )
+            return cache[(region, service)]
+
+    for module in _CLIENT_USERS:
+        module.boto_client_for = cached  # type: ignore[attr-defined]
+
+    def undo() -> None:
+        for module in _CLIENT_USERS:
+            module.boto_client_for = original  # type: ignore[attr-defined]
+
+    return undo

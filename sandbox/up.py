@@ -35,7 +35,7 @@ from sandbox.pollers import QueuePoller
 from sandbox.provision import Provisioned, Provisioner
 from sandbox.runtime import LambdaRuntime
 from sandbox.seed import seed
-from sandbox.stepfunctions import route_lambda_invokes, time_scale
+from sandbox.stepfunctions import reuse_interpreter_clients, route_lambda_invokes, time_scale
 from sandbox.synth import ROOT, read_config, run_synth
 from sandbox.vault import Vault
 
@@ -146,6 +146,7 @@ class Sandbox:
 
         log.info("starting the embedded AWS on %s", self.aws_endpoint)
         serialize_dynamodb_requests()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: every poll
         os.environ["MOTO_PORT"] = str(settings.aws_port)  # where moto's interpreter sends its AWS calls
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=settings.aws_port, verbose=False)
         moto.start()
@@ -185,6 +186,7 @@ class Sandbox:
         for spec in self.provisioned.functions:
             self.runtime.deploy(spec)
         self._on_stop(route_lambda_invokes(boto3._get_default_session(), self.runtime.invoke))
+        self._on_stop(reuse_interpreter_clients())
         for mapping in self.provisioned.mappings:
             poller = QueuePoller(mapping, self.aws("sqs"), self.runtime, self.region).start()
             self._on_stop(poller.stop)

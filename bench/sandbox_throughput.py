@@ -1,0 +1,179 @@
+"""Sandbox throughput: sagas completed per second and intake latency over real HTTP, next to
+the floor, the bare moto calls one order needs made directly, as ratios. ``make bench``.
+
+Needs the sandbox's ports free (stop any ``python -m sandbox up`` first).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sandbox.up import Sandbox, SandboxSettings
+
+ORDERS = 40
+CLIENTS = 8
+ORDER = {
+    "items": [{"sku": "TEE-M", "quantity": 1}],
+    "shippingAddress": {
+        "name": "Ada",
+        "line1": "1 Main St",
+        "city": "Springfield",
+        "postalCode": "12345",
+        "country": "US",
+    },
+    "paymentToken": "tok_visa",
+    "loyaltyPoints": 10,
+}
+TERMINAL = {"CONFIRMED", "CANCELLED_COMPENSATED", "NEEDS_REVIEW"}
+
+
+def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def through_the_sandbox(sandbox: Sandbox) -> tuple[float, list[float]]:
+    """(sagas per second, intake latencies in ms) for ORDERS orders from CLIENTS clients."""
+    token = sandbox.idp.customers.token("cust-1")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    orders = sandbox.aws("dynamodb")
+    table = sandbox.outputs["ordersTableName"]
+
+    def submit(_: int) -> tuple[float, str]:
+        started = time.perf_counter()
+        status, body = post(
+            f"{sandbox.api.url}/orders", ORDER, {**headers, "Idempotency-Key": str(uuid.uuid4())}
+        )
+        assert status == 202, (status, body)
+        return (time.perf_counter() - started) * 1000, str(body["orderId"])
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(submit, range(CLIENTS)))  # warm every worker: cold starts are not throughput
+        started = time.perf_counter()
+        results = list(pool.map(submit, range(ORDERS)))
+    waiting = {order_id for _, order_id in results}
+    deadline = time.monotonic() + 600
+    while waiting:
+        assert time.monotonic() < deadline, f"{len(waiting)} orders never settled"
+        for order_id in list(waiting):
+            item = orders.get_item(TableName=table, Key={"orderId": {"S": order_id}})["Item"]
+            if item["status"]["S"] in TERMINAL:
+                waiting.discard(order_id)
+        time.sleep(0.2)
+    return ORDERS / (time.perf_counter() - started), [latency for latency, _ in results]
+
+
+def the_floor(sandbox: Sandbox) -> tuple[float, float]:
+    """(orders per second, intake ms) doing only the AWS calls an order needs, directly."""
+    db, events, sqs, sfn = (
+        sandbox.aws("dynamodb"),
+        sandbox.aws("events"),
+        sandbox.aws("sqs"),
+        sandbox.aws("stepfunctions"),
+    )
+    outputs = sandbox.outputs
+    orders, inventory, loyalty = (
+        outputs["ordersTableName"],
+        outputs["inventoryTableName"],
+        outputs["loyaltyTableName"],
+    )
+    floor_queue = sqs.create_queue(QueueName="bench-floor")["QueueUrl"]
+    machine = sfn.create_state_machine(
+        name="bench-floor",
+        roleArn="arn:aws:iam::123456789012:role/bench",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    intake_ms: list[float] = []
+    started = time.perf_counter()
+    for n in range(ORDERS):
+        order_id = f"floor-{n}"
+        key = {"orderId": {"S": order_id}}
+        t = time.perf_counter()
+        db.batch_get_item(RequestItems={inventory: {"Keys": [{"pk": {"S": "SKU#TEE-M"}}]}})
+        db.put_item(TableName=orders, Item={**key, "status": {"S": "PENDING"}})
+        events.put_events(
+            Entries=[
+                {
+                    "EventBusName": outputs["eventBusName"],
+                    "Source": "bench",
+                    "DetailType": "X",
+                    "Detail": "{}",
+                }
+            ]
+        )
+        intake_ms.append((time.perf_counter() - t) * 1000)
+        sqs.send_message(QueueUrl=floor_queue, MessageBody=order_id)
+        for message in sqs.receive_message(QueueUrl=floor_queue).get("Messages", []):
+            sqs.delete_message(QueueUrl=floor_queue, ReceiptHandle=message["ReceiptHandle"])
+        sfn.start_execution(stateMachineArn=machine, name=order_id, input="{}")
+        for _ in range(4):  # each step reads the order, writes its effect, stamps the order
+            db.get_item(TableName=orders, Key=key)
+            db.update_item(
+                TableName=orders,
+                Key=key,
+                UpdateExpression="SET s = :s",
+                ExpressionAttributeValues={":s": {"S": "x"}},
+            )
+        db.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": loyalty,
+                        "Key": {"pk": {"S": "ACCOUNT#cust-2"}},
+                        "UpdateExpression": "SET balance = balance - :p",
+                        "ExpressionAttributeValues": {":p": {"N": "1"}},
+                    }
+                }
+            ]
+        )
+        db.update_item(
+            TableName=orders,
+            Key=key,
+            UpdateExpression="SET #s = :c",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":c": {"S": "CONFIRMED"}},
+        )
+        events.put_events(
+            Entries=[
+                {
+                    "EventBusName": outputs["eventBusName"],
+                    "Source": "bench",
+                    "DetailType": "Y",
+                    "Detail": "{}",
+                }
+            ]
+        )
+    return ORDERS / (time.perf_counter() - started), statistics.median(intake_ms)
+
+
+def main() -> None:
+    with Sandbox(SandboxSettings(time_scale=0.05)).start() as sandbox:
+        sagas_per_second, latencies = through_the_sandbox(sandbox)
+        floor_per_second, floor_intake_ms = the_floor(sandbox)
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    print(f"{ORDERS} orders from {CLIENTS} concurrent HTTP clients, time scale 0.05")
+    print(f"{'':<28}{'sandbox':>10}{'floor':>10}{'floor/sandbox':>15}")
+    ratio = floor_per_second / sagas_per_second
+    print(f"{'orders per second':<28}{sagas_per_second:>10.2f}{floor_per_second:>10.2f}{ratio:>15.1f}")
+    print(f"{'intake p50 ms':<28}{p50:>10.0f}{floor_intake_ms:>10.1f}{p50 / floor_intake_ms:>15.1f}")
+    print(f"{'intake p99 ms':<28}{p99:>10.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit integration bench synth policy lambda-deps clean
+.PHONY: install test lint typecheck unit integration bench synth policy demo lambda-deps clean
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ bench: $(STAMP)
 STACK ?= sandbox
 synth: $(STAMP)
 	$(BIN)/python -m sandbox.synth --stack $(STACK)
+
+# Launch day in the sandbox: a 50x spike, a courier outage, and the audit (exit 1 if it fails).
+demo: $(STAMP)
+	$(BIN)/python -m sandbox.demo $(DEMO_ARGS)
 
 # The policy pack, offline, over both prod stacks (exit 1 on a mandatory violation).
 policy: $(STAMP)

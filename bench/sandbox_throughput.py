@@ -57,9 +57,7 @@ def through_the_sandbox(sandbox: Sandbox) -> tuple[float, list[float]]:
 
     def submit(_: int) -> tuple[float, str]:
         started = time.perf_counter()
-        status, body = post(
-            f"{sandbox.api.url}/orders", ORDER, {**headers, "Idempotency-Key": str(uuid.uuid4())}
-        )
+        status, body = post(f"{sandbox.api.url}/orders", ORDER, {**headers, "Idempotency-Key": str(uuid.uuid4())})
         assert status == 202, (status, body)
         return (time.perf_counter() - started) * 1000, str(body["orderId"])
 

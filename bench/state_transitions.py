@@ -30,12 +30,8 @@ def main() -> None:
             paths: list[tuple[str, dict[str, list[str]]]] = [("happy path", {})]
             paths += [(f"domain error at {step}", {step: [fails("Refused")]}) for step in steps]
             paths += [(f"timeout at {steps[-1]}", {steps[-1]: [HANG]})]
-            paths += [
-                (f"2 transient errors at {steps[0]}", {steps[0]: [fails("Lambda.ServiceException")] * 2})
-            ]
-            print(
-                f"{'path':<38}{'states':>7}{'lambda calls':>14}{'states/call':>13}{'USD per 1M orders':>19}"
-            )
+            paths += [(f"2 transient errors at {steps[0]}", {steps[0]: [fails("Lambda.ServiceException")] * 2})]
+            print(f"{'path':<38}{'states':>7}{'lambda calls':>14}{'states/call':>13}{'USD per 1M orders':>19}")
             for label, script in paths:
                 order = new_order_id("bench")
                 for task, outcomes in script.items():

@@ -74,9 +74,7 @@ class OrderApiArgs:
     def problems(self) -> list[str]:
         ids = [client.client_id for client in self.clients]
         found = ["the API needs at least one client"] if not ids else []
-        found += [
-            f"API client {client!r} is listed twice" for client in sorted(set(ids)) if ids.count(client) > 1
-        ]
+        found += [f"API client {client!r} is listed twice" for client in sorted(set(ids)) if ids.count(client) > 1]
         found += [
             f"API client {client.client_id!r}: its limits exceed the stage's"
             for client in self.clients
@@ -191,9 +189,7 @@ class OrderApi(pulumi.ComponentResource):
             rest_api=api.id,
             # Redeploy whenever the routes or the request model change.
             triggers={
-                "routes": hashlib.sha256(
-                    json.dumps([request_schema(), [r[0] for r in routes]]).encode()
-                ).hexdigest()
+                "routes": hashlib.sha256(json.dumps([request_schema(), [r[0] for r in routes]]).encode()).hexdigest()
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=integrations),
         )

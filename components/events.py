@@ -66,9 +66,7 @@ class OrderEvents(pulumi.ComponentResource):
         self.bus_arn = bus.arn
         self.register_outputs({"busArn": bus.arn})
 
-    def _forward(
-        self, name: str, args: OrderEventsArgs, bus: aws.cloudwatch.EventBus, tags: dict[str, str]
-    ) -> None:
+    def _forward(self, name: str, args: OrderEventsArgs, bus: aws.cloudwatch.EventBus, tags: dict[str, str]) -> None:
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-forward-role",
@@ -81,9 +79,7 @@ class OrderEvents(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-forward-policy",
             role=role.id,
-            policy=pulumi.Output.json_dumps(
-                iam.policy([iam.allow(["events:PutEvents"], [args.forward_to_bus_arn])])
-            ),
+            policy=pulumi.Output.json_dumps(iam.policy([iam.allow(["events:PutEvents"], [args.forward_to_bus_arn])])),
             opts=child,
         )
         rule = aws.cloudwatch.EventRule(

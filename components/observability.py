@@ -107,9 +107,7 @@ class SagaDashboardArgs:
 class SagaDashboard(pulumi.ComponentResource):
     """Failed-execution and parked-order alarms, and the dashboard on-call opens first."""
 
-    def __init__(
-        self, name: str, args: SagaDashboardArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: SagaDashboardArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = args.problems()
         if problems:
             raise ValueError("; ".join(problems))
@@ -251,10 +249,7 @@ def dashboard_body(
             ),
             widget(
                 "Dead-letter depth (parked orders)",
-                [
-                    ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queues[step]]
-                    for step in steps
-                ],
+                [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queues[step]] for step in steps],
                 12,
                 6,
                 stat="Maximum",

@@ -9,12 +9,8 @@ from components.saga import SagaDefinition, SagaStep
 ORDER_SAGA = SagaDefinition(
     name="order",
     steps=[
-        SagaStep(
-            "AuthorizePayment", compensation="RefundPayment", transient_errors=("PaymentGatewayUnavailable",)
-        ),
-        SagaStep(
-            "ReserveInventory", compensation="ReleaseInventory", transient_errors=("InventoryUnavailable",)
-        ),
+        SagaStep("AuthorizePayment", compensation="RefundPayment", transient_errors=("PaymentGatewayUnavailable",)),
+        SagaStep("ReserveInventory", compensation="ReleaseInventory", transient_errors=("InventoryUnavailable",)),
         SagaStep(
             "BurnLoyaltyPoints",
             compensation="RestoreLoyaltyPoints",

@@ -174,9 +174,7 @@ def _tables(config: RegionConfig, account_id: pulumi.Output[str]) -> TableRefs:
     if config.role == "primary":
         return OrderTables(
             "tables",
-            OrderTablesArgs(
-                name_prefix=config.prefix, replica_region=config.standby_region, tags=config.tags
-            ),
+            OrderTablesArgs(name_prefix=config.prefix, replica_region=config.standby_region, tags=config.tags),
         ).refs
     assert config.primary_stack is not None  # load() guarantees it for a standby
     return standby_tables(pulumi.StackReference(config.primary_stack), config.region, account_id)
@@ -212,18 +210,12 @@ def _task(task: str, config: RegionConfig, tables: TableRefs) -> TaskArgs:
             "VAULT_ROLE": f"order-saga-{wiring.partner}",
         }
         if config.vault_login_dir:  # approle (the sandbox): the role's secret id is in this file
-            environment["VAULT_LOGIN_FILE"] = (
-                f"{config.vault_login_dir}/order-saga-{wiring.partner}.secret-id"
-            )
-        concurrency = (
-            config.payment_concurrency if wiring.partner == "payment" else config.courier_concurrency
-        )
+            environment["VAULT_LOGIN_FILE"] = f"{config.vault_login_dir}/order-saga-{wiring.partner}.secret-id"
+        concurrency = config.payment_concurrency if wiring.partner == "payment" else config.courier_concurrency
     return TaskArgs(wiring.handler, statements, environment, concurrency)
 
 
-def _api(
-    config: RegionConfig, function: FunctionSettings, tables: TableRefs, events: OrderEvents
-) -> OrderApi:
+def _api(config: RegionConfig, function: FunctionSettings, tables: TableRefs, events: OrderEvents) -> OrderApi:
     prefix = config.prefix
     intake = Function(
         f"{prefix}-intake",

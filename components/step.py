@@ -46,9 +46,7 @@ class SagaStepArgs:
         found = []
         name = self.step.name
         if (self.compensation is None) != (self.step.compensation is None):
-            found.append(
-                f"step {name!r}: give a compensation handler exactly when the step declares a compensation"
-            )
+            found.append(f"step {name!r}: give a compensation handler exactly when the step declares a compensation")
         if self.function.timeout_seconds >= self.step.timeout_seconds:
             found.append(
                 f"step {name!r}: the Lambda timeout ({self.function.timeout_seconds}s) must be shorter than "

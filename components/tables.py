@@ -46,9 +46,7 @@ def _indexes(table: str) -> list[Any]:
     """Orders by customer, newest last: "my orders" without a scan."""
     if table != "orders":
         return []
-    return [
-        {"name": "byCustomer", "hash_key": "customerId", "range_key": "createdAt", "projection_type": "ALL"}
-    ]
+    return [{"name": "byCustomer", "hash_key": "customerId", "range_key": "createdAt", "projection_type": "ALL"}]
 
 
 class OrderTables(pulumi.ComponentResource):
@@ -100,8 +98,7 @@ class OrderTables(pulumi.ComponentResource):
 def standby_tables(primary: pulumi.StackReference, region: str, account_id: pulumi.Input[str]) -> TableRefs:
     """The primary's global tables as seen from the standby region: same names, local ARNs."""
     names = {
-        table: pulumi.Output.from_input(primary.require_output(f"{table}TableName")).apply(str)
-        for table in TABLES
+        table: pulumi.Output.from_input(primary.require_output(f"{table}TableName")).apply(str) for table in TABLES
     }
     arns = {
         table: pulumi.Output.concat("arn:aws:dynamodb:", region, ":", account_id, ":table/", names[table])

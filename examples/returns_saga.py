@@ -44,9 +44,7 @@ returns = aws.dynamodb.Table(
     deletion_protection_enabled=True,
 )
 bus = aws.cloudwatch.EventBus("returns-bus", name=f"{prefix}-events")
-aws.cloudwatch.EventArchive(
-    "returns-archive", name=f"{prefix}-events", event_source_arn=bus.arn, retention_days=30
-)
+aws.cloudwatch.EventArchive("returns-archive", name=f"{prefix}-events", event_source_arn=bus.arn, retention_days=30)
 alarms = AlarmTopic("returns-alarms", name_prefix=prefix)
 settings = FunctionSettings(
     code=pulumi.AssetArchive(
@@ -71,9 +69,7 @@ steps = {
         SagaStepArgs(
             step=step,
             forward=task(f"handlers.returns.{step.name.lower()}_handler"),
-            compensation=task(f"handlers.returns.{step.compensation.lower()}_handler")
-            if step.compensation
-            else None,
+            compensation=task(f"handlers.returns.{step.compensation.lower()}_handler") if step.compensation else None,
             function=settings,
             alarm_topic_arn=alarms.topic_arn,
             name_prefix=prefix,

@@ -175,15 +175,11 @@ def bearer_token(authorization: str) -> str:
 @lru_cache(maxsize=1)
 def authorizer() -> Authorizer:
     issuers = [
-        Issuer(
-            kind, setting(f"{prefix}_ISSUER"), setting(f"{prefix}_AUDIENCE"), setting(f"{prefix}_JWKS_URI")
-        )
+        Issuer(kind, setting(f"{prefix}_ISSUER"), setting(f"{prefix}_AUDIENCE"), setting(f"{prefix}_JWKS_URI"))
         for kind, prefix in (("customer", "CUSTOMER"), ("staff", "STAFF"))
     ]
     refetch = float(setting("JWKS_REFETCH_SECONDS", "60"))
-    return Authorizer(
-        issuers, JwksCache(fetch_jwks(urllib3.PoolManager(retries=False)), refetch_seconds=refetch)
-    )
+    return Authorizer(issuers, JwksCache(fetch_jwks(urllib3.PoolManager(retries=False)), refetch_seconds=refetch))
 
 
 @logger.inject_lambda_context

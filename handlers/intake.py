@@ -43,9 +43,7 @@ HIDDEN_FIELDS = ("paymentToken", "requestHash", "idempotencyKey")
 
 
 class ApiError(Exception):
-    def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
 
@@ -63,8 +61,7 @@ class Intake:
         request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
         order_id = str(uuid.uuid5(ORDER_NAMESPACE, f"{customer_id}\n{idempotency_key}"))
         lines: list[dict[str, Any]] = [
-            {"sku": line.sku, "quantity": line.quantity, "unitPrice": prices[line.sku]}
-            for line in request.items
+            {"sku": line.sku, "quantity": line.quantity, "unitPrice": prices[line.sku]} for line in request.items
         ]
         item = {
             "orderId": order_id,
@@ -84,9 +81,7 @@ class Intake:
         if not self.orders.create(item):
             existing = self.orders.find(order_id) or {}
             if existing.get("requestHash") != request_hash:
-                raise ApiError(
-                    409, "idempotency_key_reused", "this Idempotency-Key was used for another order"
-                )
+                raise ApiError(409, "idempotency_key_reused", "this Idempotency-Key was used for another order")
             metrics.add_metric(name="IntakeReplays", unit=MetricUnit.Count, value=1)
         # Published on every (re)try: a lost publish is repaired by the client's retry, and
         # a duplicate event starts nothing (the execution name is the orderId).
@@ -107,8 +102,7 @@ class Intake:
         keys = [{"pk": f"SKU#{sku}"} for sku in skus]
         response = self.catalog.meta.client.batch_get_item(RequestItems={self.catalog.name: {"Keys": keys}})
         found = {
-            item["pk"].removeprefix("SKU#"): int(item["price"])
-            for item in response["Responses"][self.catalog.name]
+            item["pk"].removeprefix("SKU#"): int(item["price"]) for item in response["Responses"][self.catalog.name]
         }
         unknown = sorted(set(skus) - set(found))
         if unknown:
@@ -126,9 +120,7 @@ class Intake:
             response = self.events.put_events(Entries=[entry])
         except (ClientError, BotoCoreError) as error:
             logger.exception("publishing OrderSubmitted failed")
-            raise ApiError(
-                503, "try_again", "the order is held; retry with the same Idempotency-Key"
-            ) from error
+            raise ApiError(503, "try_again", "the order is held; retry with the same Idempotency-Key") from error
         if response.get("FailedEntryCount"):
             raise ApiError(503, "try_again", "the order is held; retry with the same Idempotency-Key")
 
@@ -188,15 +180,11 @@ def submit_order() -> Response[Any]:
     if not key:
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header")
     if not 8 <= len(key) <= 128 or not key.isascii() or not key.isprintable():
-        raise ApiError(
-            400, "invalid_idempotency_key", "Idempotency-Key must be 8 to 128 printable ASCII characters"
-        )
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 8 to 128 printable ASCII characters")
     logger.append_keys(idempotency_key=key)
     status, body = intake().submit(who["customerId"], key, app.current_event.body or "")
     logger.set_correlation_id(body["orderId"])
-    return Response(
-        status, "application/json", json.dumps(body), headers={"Location": f"/orders/{body['orderId']}"}
-    )
+    return Response(status, "application/json", json.dumps(body), headers={"Location": f"/orders/{body['orderId']}"})
 
 
 @app.get("/orders/<order_id>")

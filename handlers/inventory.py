@@ -50,9 +50,7 @@ class Inventory:
         while True:
             shards = {sku: order[0] for sku, order in untried.items()}
             try:
-                transact(
-                    self.table.meta.client, self._reservation(order_id, lines, shards), InventoryUnavailable
-                )
+                transact(self.table.meta.client, self._reservation(order_id, lines, shards), InventoryUnavailable)
                 break
             except Cancelled as cancelled:
                 if any(cancelled.refused(2 * i) for i in range(len(lines))):
@@ -84,9 +82,7 @@ class Inventory:
         start = self.rng.randrange(count)
         return [(start + i) % count for i in range(count)]
 
-    def _reservation(
-        self, order_id: str, lines: list[OrderLine], shards: dict[str, int]
-    ) -> list[dict[str, Any]]:
+    def _reservation(self, order_id: str, lines: list[OrderLine], shards: dict[str, int]) -> list[dict[str, Any]]:
         name = self.table.name
         items: list[dict[str, Any]] = []
         for line in lines:
@@ -122,9 +118,7 @@ class Inventory:
         return items
 
     def _held(self, order_id: str, line: OrderLine) -> dict[str, Any] | None:
-        item = self.table.get_item(Key={"pk": reservation_key(order_id, line.sku)}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self.table.get_item(Key={"pk": reservation_key(order_id, line.sku)}, ConsistentRead=True).get("Item")
         return item if item is not None and item["status"] == "RESERVED" else None
 
     def _release(self, held: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -97,9 +97,7 @@ class Loyalty:
 @lru_cache(maxsize=1)
 def loyalty() -> Loyalty:
     dynamodb = boto3.resource("dynamodb")
-    return Loyalty(
-        OrdersTable(dynamodb.Table(setting("ORDERS_TABLE"))), dynamodb.Table(setting("LOYALTY_TABLE"))
-    )
+    return Loyalty(OrdersTable(dynamodb.Table(setting("ORDERS_TABLE"))), dynamodb.Table(setting("LOYALTY_TABLE")))
 
 
 @saga_task(BURN)

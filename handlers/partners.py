@@ -53,9 +53,7 @@ class PartnerClient:
             raise PartnerRejected(f"{path}: HTTP {response.status} {response.body.get('error', '')}")
         return response
 
-    def _send(
-        self, path: str, body: dict[str, Any], idempotency_key: str, refresh_key: bool
-    ) -> PartnerResponse:
+    def _send(self, path: str, body: dict[str, Any], idempotency_key: str, refresh_key: bool) -> PartnerResponse:
         headers = {
             "Authorization": f"Bearer {self.api_key(refresh_key)}",
             "Content-Type": "application/json",

@@ -78,6 +78,4 @@ def starter() -> Starter:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=starter().start, processor=processor, context=context
-    )
+    return process_partial_response(event=event, record_handler=starter().start, processor=processor, context=context)

@@ -114,9 +114,7 @@ class _Reporter:
         target = self.by_urn.get(urn or "") or self.resource or {"urn": urn or "", "type": "stack"}
         level = self.policy.enforcement_level or EnforcementLevel.MANDATORY
         severity = self.policy.severity.value if self.policy.severity else "medium"
-        self.found.append(
-            Violation(self.policy.name, severity, level.value, target["type"], target["urn"], message)
-        )
+        self.found.append(Violation(self.policy.name, severity, level.value, target["type"], target["urn"], message))
 
 
 def evaluate(graph: dict[str, Any], policies: Sequence[Policy] = POLICIES) -> list[Violation]:
@@ -159,9 +157,7 @@ def as_text(violations: Sequence[Violation], subject: str) -> str:
 
 def as_markdown(violations: Sequence[Violation], subject: str) -> str:
     if not violations:
-        return (
-            f"### Policy check: `{subject}`\n\n:white_check_mark: {len(POLICIES)} policies, no violations.\n"
-        )
+        return f"### Policy check: `{subject}`\n\n:white_check_mark: {len(POLICIES)} policies, no violations.\n"
     header = (
         f"### Policy check: `{subject}`\n\n"
         f"**{len(mandatory(violations))} mandatory** of {len(violations)} violation(s): "
@@ -177,14 +173,10 @@ def as_markdown(violations: Sequence[Violation], subject: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m policies check", description="Run the policy pack offline."
-    )
+    parser = argparse.ArgumentParser(prog="python -m policies check", description="Run the policy pack offline.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", action="append", help="synthesize this stack and check it (repeatable)")
-    source.add_argument(
-        "--graph", action="append", type=Path, help="check a *.resources.json written earlier"
-    )
+    source.add_argument("--graph", action="append", type=Path, help="check a *.resources.json written earlier")
     parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     args = parser.parse_args(argv)
 

@@ -104,9 +104,7 @@ class RestApi:
         self.stage = str(stage["inputs"]["stageName"])
         self.region = region
         paths = {r["name"] + "-id": r["outputs"]["path"] for r in _by_type(graph, "resource:Resource")}
-        models = {
-            m["inputs"]["name"]: json.loads(m["inputs"]["schema"]) for m in _by_type(graph, "model:Model")
-        }
+        models = {m["inputs"]["name"]: json.loads(m["inputs"]["schema"]) for m in _by_type(graph, "model:Model")}
         integrations = {
             (i["inputs"]["resourceId"], i["inputs"]["httpMethod"]): re.sub(
                 r".*/functions/(.+)/invocations$", r"\1", i["inputs"]["uri"]
@@ -133,9 +131,7 @@ class RestApi:
                     template=template,
                     pattern=re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"),
                     function=integrations[(inputs["resourceId"], inputs["httpMethod"])],
-                    authorizer=inputs.get("authorizerId")
-                    if inputs.get("authorization") == "CUSTOM"
-                    else None,
+                    authorizer=inputs.get("authorizerId") if inputs.get("authorization") == "CUSTOM" else None,
                     api_key_required=bool(inputs.get("apiKeyRequired")),
                     required_headers=[
                         key.removeprefix("method.request.header.")

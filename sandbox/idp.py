@@ -58,9 +58,7 @@ class Issuer:
             keys.append({**public, "kid": kid, "use": "sig", "alg": "RS256"})
         return {"keys": keys}
 
-    def sign(
-        self, claims: dict[str, Any], *, key: RSAPrivateKey | None = None, kid: str | None = None
-    ) -> str:
+    def sign(self, claims: dict[str, Any], *, key: RSAPrivateKey | None = None, kid: str | None = None) -> str:
         current_kid, current_key = self.keys[0]
         return jwt.encode(claims, key or current_key, algorithm="RS256", headers={"kid": kid or current_kid})
 
@@ -77,9 +75,7 @@ class Issuer:
 
 
 class CustomerIssuer(Issuer):
-    def token(
-        self, customer_id: str, *, scopes: list[str] | None = None, client_id: str = CUSTOMER_CLIENT
-    ) -> str:
+    def token(self, customer_id: str, *, scopes: list[str] | None = None, client_id: str = CUSTOMER_CLIENT) -> str:
         scopes = ["orders:write", "orders:read"] if scopes is None else scopes
         return self.sign(self.claims(customer_id, scp=scopes, cid=client_id))
 
@@ -133,9 +129,7 @@ class IdentityProvider:
             return None
         client = request.get("clientId")
         if path == "/customers/token":
-            token = self.customers.token(
-                subject, scopes=request.get("scopes"), client_id=client or CUSTOMER_CLIENT
-            )
+            token = self.customers.token(subject, scopes=request.get("scopes"), client_id=client or CUSTOMER_CLIENT)
         elif path == "/staff/token":
             token = self.staff.token(subject, roles=request.get("roles"), client_id=client or STAFF_CLIENT)
         else:

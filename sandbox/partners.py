@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,12 @@ class Faults:
     late_next: int = 0
     """The next N requests are processed, then answered only after ``late_seconds``."""
     late_seconds: float = 10.0
+    fail_rate: float = 0.0
+    """Each request fails with ``fail_status`` with this probability (an outage)."""
+    late_rate: float = 0.0
+    """Each request is processed, then answered late, with this probability."""
+    capacity: int | None = None
+    """Courier only: at most this many active bookings (None: no limit)."""
 
 
 @dataclass
@@ -60,6 +67,7 @@ class PartnerService:
         self._answers: dict[str, _Remembered] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._random = random.Random(0)  # fault draws: seeded, so a scenario repeats
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
@@ -118,8 +126,12 @@ class PartnerService:
             if self.faults.fail_next > 0:
                 self.faults.fail_next -= 1
                 return (self.faults.fail_status, {"error": "injected_failure"}), delay
+            if self.faults.fail_rate and self._random.random() < self.faults.fail_rate:
+                return (self.faults.fail_status, {"error": "injected_failure"}), delay
             if self.faults.late_next > 0:
                 self.faults.late_next -= 1
+                delay += self.faults.late_seconds
+            elif self.faults.late_rate and self._random.random() < self.faults.late_rate:
                 delay += self.faults.late_seconds
             fingerprint = hashlib.sha256(f"{path}\n{raw!r}".encode()).hexdigest()
             remembered = self._answers.get(key)
@@ -137,9 +149,12 @@ class PartnerService:
             changes = json.loads(raw or b"{}")
             with self._lock:
                 for key, value in changes.items():
-                    if not hasattr(self.faults, key):
+                    if key not in vars(self.faults):
                         return 400, {"error": f"unknown fault {key!r}"}
-                    setattr(self.faults, key, type(getattr(self.faults, key))(value))
+                    if key == "capacity":
+                        setattr(self.faults, key, None if value is None else int(value))
+                    else:
+                        setattr(self.faults, key, type(getattr(self.faults, key))(value))
         except (ValueError, TypeError, AttributeError):
             return 400, {"error": "malformed_faults"}
         return 200, {"faults": vars(self.faults)}
@@ -220,9 +235,7 @@ class PaymentGateway(PartnerService):
         if charge is None:
             self._voided.add(charge_key)
             refund = {"refundId": self.new_id("void"), "amount": 0}
-            self.record(
-                {"type": "void", "key": key, "chargeKey": charge_key, "reference": body.get("reference")}
-            )
+            self.record({"type": "void", "key": key, "chargeKey": charge_key, "reference": body.get("reference")})
             return 200, refund
         refund = {"refundId": self.new_id("re"), "amount": charge["amount"], "chargeId": charge["chargeId"]}
         self.record(
@@ -247,7 +260,7 @@ class Courier(PartnerService):
 
     def __init__(self, api_key: str, *, capacity: int | None = None, **kwargs: Any) -> None:
         super().__init__(api_key, **kwargs)
-        self.capacity = capacity
+        self.faults.capacity = capacity
         self._bookings: dict[str, dict[str, Any]] = {}  # booking idempotency key -> booking
         self._voided: set[str] = set()
         self.route("/bookings", self._book)
@@ -258,7 +271,7 @@ class Courier(PartnerService):
             return 400, {"error": "address_required"}
         if key in self._voided:
             return 409, {"error": "booking_cancelled"}
-        if self.capacity is not None and len(self._bookings) >= self.capacity:
+        if self.faults.capacity is not None and len(self._bookings) >= self.faults.capacity:
             return 409, {"error": "no_capacity"}
         booking = {"bookingId": self.new_id("bk"), "slot": f"slot-{len(self._bookings) + 1}"}
         self._bookings[key] = booking

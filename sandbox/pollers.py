@@ -56,9 +56,7 @@ class QueuePoller:
         try:
             response = self.runtime.invoke(self.spec.function, event) or {}
         except FunctionError as error:
-            log.warning(
-                "%s failed a batch (%s): it will be redelivered", self.spec.function, error.error_type
-            )
+            log.warning("%s failed a batch (%s): it will be redelivered", self.spec.function, error.error_type)
             return
         self.batches += 1
         failed = (

@@ -116,11 +116,7 @@ class Provisioner:
                 {
                     "IndexName": index["name"],
                     "KeySchema": [{"AttributeName": index["hashKey"], "KeyType": "HASH"}]
-                    + (
-                        [{"AttributeName": index["rangeKey"], "KeyType": "RANGE"}]
-                        if index.get("rangeKey")
-                        else []
-                    ),
+                    + ([{"AttributeName": index["rangeKey"], "KeyType": "RANGE"}] if index.get("rangeKey") else []),
                     "Projection": {"ProjectionType": index.get("projectionType", "ALL")},
                 }
                 for index in indexes
@@ -183,9 +179,7 @@ class Provisioner:
 
     def role_policy(self, resource: Resource) -> None:
         inputs = resource["inputs"]
-        self.iam.put_role_policy(
-            RoleName=inputs["role"], PolicyName=resource["name"], PolicyDocument=inputs["policy"]
-        )
+        self.iam.put_role_policy(RoleName=inputs["role"], PolicyName=resource["name"], PolicyDocument=inputs["policy"])
 
     def log_group(self, resource: Resource) -> None:
         self.logs.create_log_group(logGroupName=resource["inputs"]["name"])
@@ -249,8 +243,7 @@ class Provisioner:
                 function=inputs["functionName"],
                 batch_size=int(inputs.get("batchSize", 10)),
                 max_concurrency=int((inputs.get("scalingConfig") or {}).get("maximumConcurrency", 2)),
-                report_batch_item_failures="ReportBatchItemFailures"
-                in (inputs.get("functionResponseTypes") or []),
+                report_batch_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []),
             )
         )
 

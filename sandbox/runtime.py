@@ -60,9 +60,7 @@ class _Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def _worker(
-    connection: Connection, spec: FunctionSpec, environment: dict[str, str], log_path: str | None
-) -> None:
+def _worker(connection: Connection, spec: FunctionSpec, environment: dict[str, str], log_path: str | None) -> None:
     """A worker process: import the handler once, then answer invocations until told to stop."""
     if log_path:  # the function's logs, as CloudWatch would hold them
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -143,9 +141,7 @@ class Function:
         }
         # Reserved concurrency above what this machine runs well waits instead of refusing.
         self.limit = min(spec.reserved_concurrency or default_concurrency, default_concurrency)
-        self.refuses = (
-            spec.reserved_concurrency is not None and spec.reserved_concurrency <= default_concurrency
-        )
+        self.refuses = spec.reserved_concurrency is not None and spec.reserved_concurrency <= default_concurrency
         self._idle: list[_Worker] = []
         self._busy = 0
         self._condition = threading.Condition()
@@ -159,15 +155,11 @@ class Function:
             worker.connection.send(json.dumps(payload))
             if not worker.connection.poll(self.spec.timeout_seconds):
                 self.timeouts += 1
-                raise FunctionError(
-                    "Sandbox.Timedout", f"Task timed out after {self.spec.timeout_seconds:.2f} seconds"
-                )
+                raise FunctionError("Sandbox.Timedout", f"Task timed out after {self.spec.timeout_seconds:.2f} seconds")
             try:
                 status, body, message = worker.connection.recv()
             except EOFError as error:
-                raise FunctionError(
-                    "Runtime.ExitError", f"{self.spec.name} exited during the invocation"
-                ) from error
+                raise FunctionError("Runtime.ExitError", f"{self.spec.name} exited during the invocation") from error
             healthy = True
             if status == "error":
                 raise FunctionError(body, message)
@@ -205,6 +197,13 @@ class Function:
                 self._idle.append(worker)
             self._condition.notify()
 
+    def warm(self, count: int) -> None:
+        """Start up to ``count`` idle workers now, as provisioned concurrency would."""
+        workers = [_Worker(self.spec, self.environment, self.log_path) for _ in range(min(count, self.limit))]
+        with self._condition:
+            self._idle.extend(workers)
+            self._condition.notify_all()
+
     def stop(self) -> None:
         with self._condition:
             idle, self._idle = self._idle, []
@@ -227,6 +226,15 @@ class LambdaRuntime:
         function = Function(spec, self.base_environment, self.default_concurrency, self.log_dir)
         self.functions[spec.name] = function
         self.functions[spec.arn] = function
+
+    def warm(self, workers: int) -> None:
+        """Start ``workers`` idle workers for every function, all at once (cold starts take
+        seconds on two cores; a demo should not measure them)."""
+        threads = [threading.Thread(target=f.warm, args=(workers,)) for f in set(self.functions.values())]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def invoke(self, name_or_arn: str, payload: Any) -> Any:
         """Raises ``FunctionError`` when the function fails, as Lambda reports it."""

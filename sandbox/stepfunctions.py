@@ -103,18 +103,19 @@ class _ScaledClock:
 
 
 @contextmanager
-def time_scale(factor: float) -> Iterator[list[float]]:
-    """Run retry waits and task timeouts at ``factor`` x real time (0.01: 100x faster).
+def time_scale(factor: float, *, timeouts: bool = True) -> Iterator[list[float]]:
+    """Run retry waits (and, with ``timeouts``, task timeouts) at ``factor`` x real time.
 
+    Tests scale both, to reach a timeout without waiting for it. The sandbox scales only the
+    waits: a timeout guards real work (a cold start, a slow partner) that runs in real time.
     Yields the list of retry waits the definition asked for, unscaled, in order.
     """
     if factor <= 0:
         raise ValueError("time scale must be > 0")
     requested: list[float] = []
-    patches = [
-        (retrier_decl, "time", _ScaledClock(factor, requested)),
-        (execute_state, "threading", _ScaledThreading(factor)),
-    ]
+    patches: list[tuple[Any, str, Any]] = [(retrier_decl, "time", _ScaledClock(factor, requested))]
+    if timeouts:
+        patches.append((execute_state, "threading", _ScaledThreading(factor)))
     originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, replacement in patches:
         setattr(module, name, replacement)
@@ -146,9 +147,7 @@ def reuse_interpreter_clients() -> Callable[[], None]:
     def cached(region: str, service: str, state_credentials: Any = None) -> BaseClient:
         with lock:
             if (region, service) not in cache:
-                cache[(region, service)] = original(
-                    region=region, service=service, state_credentials=state_credentials
-                )
+                cache[(region, service)] = original(region=region, service=service, state_credentials=state_credentials)
             return cache[(region, service)]
 
     for module in _CLIENT_USERS:

@@ -39,9 +39,7 @@ def read_config(stack: str, root: Path = ROOT) -> dict[str, str]:
     """The stack's config as the engine passes it: ``namespace:key`` → string (objects as JSON)."""
     path = stack_file(stack, root)
     if not path.exists():
-        known = sorted(
-            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml")
-        )
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
         raise SynthError(f"unknown stack {stack!r}: no {path.name} (stacks: {', '.join(known)})")
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())["name"]
     raw = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
@@ -76,9 +74,7 @@ def mocked_state(
     rid = physical
     if typ == "aws:lambda/function:Function":
         state["arn"] = f"arn:aws:lambda:{prefix}:function:{physical}"
-        state["invokeArn"] = (
-            f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{state['arn']}/invocations"
-        )
+        state["invokeArn"] = f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{state['arn']}/invocations"
     elif typ == "aws:lambda/layerVersion:LayerVersion":
         state["arn"] = f"arn:aws:lambda:{prefix}:layer:{physical}:1"
     elif typ == "aws:iam/role:Role":
@@ -105,9 +101,7 @@ def mocked_state(
         state["executionArn"] = f"arn:aws:execute-api:{prefix}:{rid}"
         paths[state["rootResourceId"]] = "/"
     elif typ == "aws:apigateway/stage:Stage":
-        state["invokeUrl"] = (
-            f"https://{inputs['restApi']}.execute-api.{region}.amazonaws.com/{inputs['stageName']}"
-        )
+        state["invokeUrl"] = f"https://{inputs['restApi']}.execute-api.{region}.amazonaws.com/{inputs['stageName']}"
     elif typ == "aws:apigateway/resource:Resource":
         rid = f"{name}-id"
         state["path"] = paths[rid] = f"{paths.get(inputs['parentId'], '/').rstrip('/')}/{inputs['pathPart']}"
@@ -172,8 +166,7 @@ def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> di
                         "outputs": getattr(monitor.resources.get(response.urn), "state", {}),
                         "dependencies": list(getattr(request, "dependencies", [])),
                         "propertyDependencies": {
-                            key: list(value.urns)
-                            for key, value in getattr(request, "propertyDependencies", {}).items()
+                            key: list(value.urns) for key, value in getattr(request, "propertyDependencies", {}).items()
                         },
                     }
                 )
@@ -227,9 +220,7 @@ def _referenced_stacks(config: dict[str, str], root: Path) -> dict[str, dict[str
     return {primary: graph["outputs"]}
 
 
-def run_synth(
-    stack: str, root: Path = ROOT, program: Path | None = None, out: Path | None = None
-) -> dict[str, Any]:
+def run_synth(stack: str, root: Path = ROOT, program: Path | None = None, out: Path | None = None) -> dict[str, Any]:
     """Synthesize ``stack`` in a fresh interpreter; returns (and writes) its graph."""
     out = out or BUILD / f"{stack}.resources.json"
     command = [
@@ -281,9 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else BUILD / f"{args.stack}.resources.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(graph, indent=1, sort_keys=True, default=_json_default))
-    print(
-        f"{len(graph['resources'])} resources -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
-    )
+    print(f"{len(graph['resources'])} resources -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
 
 

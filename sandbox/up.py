@@ -57,11 +57,13 @@ class SandboxSettings:
     aws_port: int = 4566
     api_port: int = 8080
     time_scale: float = 0.05
-    """Retry waits and state timeouts run at this fraction of real time."""
+    """Retry waits run at this fraction of real time (timeouts do not: they guard real work)."""
     seed: bool = True
     courier_capacity: int | None = None
     function_concurrency: int = 2
     """Workers per function without reserved concurrency (a 2-core machine)."""
+    warm_workers: int = 0
+    """Workers started per function before serving (0: each starts on its first call)."""
 
 
 class Sandbox:
@@ -112,9 +114,7 @@ class Sandbox:
         )
         refused = mandatory(evaluate(self.graph))
         if refused:
-            raise SandboxError(
-                "the program violates mandatory policies:\n" + as_text(refused, self.settings.stack)
-            )
+            raise SandboxError("the program violates mandatory policies:\n" + as_text(refused, self.settings.stack))
         for part, port in self.ports().items():
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -152,7 +152,7 @@ class Sandbox:
         moto.start()
         self._on_stop(moto.stop)
         _post_json(f"{self.aws_endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
-        self._stack.enter_context(time_scale(settings.time_scale))
+        self._stack.enter_context(time_scale(settings.time_scale, timeouts=False))
 
         ports = self.ports()
         self.idp = IdentityProvider(port=ports["identity provider"]).start()
@@ -185,6 +185,9 @@ class Sandbox:
         self._on_stop(self.runtime.stop)
         for spec in self.provisioned.functions:
             self.runtime.deploy(spec)
+        if settings.warm_workers:
+            log.info("starting %d worker(s) per function", settings.warm_workers)
+            self.runtime.warm(settings.warm_workers)
         self._on_stop(route_lambda_invokes(boto3._get_default_session(), self.runtime.invoke))
         self._on_stop(reuse_interpreter_clients())
         for mapping in self.provisioned.mappings:

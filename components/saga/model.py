@@ -25,9 +25,7 @@ DEFAULT_TRANSIENT_ERRORS: tuple[str, ...] = (
 OUTCOME_UNKNOWN_ERRORS: tuple[str, ...] = ("States.Timeout", "Sandbox.Timedout")
 
 # States the compiler always creates; a step may not take their names.
-RESERVED_STATE_NAMES = frozenset(
-    {"MarkConfirmed", "PublishConfirmed", "MarkCompensated", "PublishFailed", "Halted"}
-)
+RESERVED_STATE_NAMES = frozenset({"MarkConfirmed", "PublishConfirmed", "MarkCompensated", "PublishFailed", "Halted"})
 
 _SAGA_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 # PascalCase, no underscore: the compiler's derived state names all contain one.
@@ -110,8 +108,7 @@ class SagaStep:
         for error in self.transient_errors:
             if error in OUTCOME_UNKNOWN_ERRORS:
                 found.append(
-                    f"step {self.name!r}: {error!r} leaves the outcome unknown and is "
-                    "compensated, never retried"
+                    f"step {self.name!r}: {error!r} leaves the outcome unknown and is compensated, never retried"
                 )
             elif not _ERROR_NAME.match(error) or error.startswith("States."):
                 found.append(f"step {self.name!r}: {error!r} is not a retryable error name")
@@ -184,9 +181,7 @@ class SagaBindings:
         found += [f"no function bound for {name!r}" for name in tasks if not self.functions.get(name)]
         found += [f"function bound for unknown name {name!r}" for name in self.functions if name not in tasks]
         found += [
-            f"no dead-letter queue bound for step {name!r}"
-            for name in steps
-            if not self.dead_letter_queues.get(name)
+            f"no dead-letter queue bound for step {name!r}" for name in steps if not self.dead_letter_queues.get(name)
         ]
         found += [
             f"dead-letter queue bound for unknown step {name!r}"

@@ -42,9 +42,7 @@ def _authorized(args: StackValidationArgs, report_violation: ReportViolation) ->
     exempt = set(config(args, AUTHORIZER_SCHEMA)["exemptRoutes"])
     for method in (r for r in args.resources if r.resource_type == METHOD):
         if method.props.get("authorization") not in AUTHORIZED and route(method) not in exempt:
-            report_violation(
-                f"{route(method)} has authorization {method.props.get('authorization')!r}", method.urn
-            )
+            report_violation(f"{route(method)} has authorization {method.props.get('authorization')!r}", method.urn)
 
 
 def _stage_guarded(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -61,9 +59,7 @@ def _stage_guarded(args: StackValidationArgs, report_violation: ReportViolation)
             and (s.props.get("settings") or {}).get("throttlingBurstLimit", -1) > 0
         ]
         if not throttled:
-            report_violation(
-                "the stage sets no throttling: one client could take the whole account quota", stage.urn
-            )
+            report_violation("the stage sets no throttling: one client could take the whole account quota", stage.urn)
 
 
 POLICIES: list[Policy] = [

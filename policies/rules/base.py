@@ -73,13 +73,9 @@ def stack_policy(
     )
 
 
-def config(
-    args: ResourceValidationArgs | StackValidationArgs, schema: PolicyConfigSchema | None
-) -> dict[str, Any]:
+def config(args: ResourceValidationArgs | StackValidationArgs, schema: PolicyConfigSchema | None) -> dict[str, Any]:
     """The policy's config, with the schema's defaults for what is not set."""
     defaults = {
-        key: spec["default"]
-        for key, spec in (schema.properties if schema else {}).items()
-        if "default" in spec
+        key: spec["default"] for key, spec in (schema.properties if schema else {}).items() if "default" in spec
     }
     return {**defaults, **dict(args.get_config() or {})}

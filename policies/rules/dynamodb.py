@@ -22,9 +22,7 @@ def _pitr(args: ResourceValidationArgs, report_violation: ReportViolation) -> No
         report_violation("point-in-time recovery is off", None)
     for replica in as_list(args.props.get("replicas")):
         if not replica.get("pointInTimeRecovery"):
-            report_violation(
-                f"point-in-time recovery is off on the replica in {replica.get('regionName')}", None
-            )
+            report_violation(f"point-in-time recovery is off on the replica in {replica.get('regionName')}", None)
 
 
 def _encrypted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -52,8 +50,7 @@ POLICIES: list[Policy] = [
         TABLE,
         _pitr,
         severity=Severity.HIGH,
-        remediation="Set point_in_time_recovery={'enabled': True}, and point_in_time_recovery=True "
-        "on each replica.",
+        remediation="Set point_in_time_recovery={'enabled': True}, and point_in_time_recovery=True on each replica.",
     ),
     resource_policy(
         "dynamodb-encryption",

@@ -25,9 +25,7 @@ def _timeout(args: ResourceValidationArgs, report_violation: ReportViolation) ->
         return
     limit = config(args, TIMEOUT_SCHEMA)["maxStepTimeoutSeconds"]
     if "order-saga:index:SagaStep" in args.urn and timeout > limit:
-        report_violation(
-            f"a saga step's timeout is {timeout:g}s; at most {limit}s keeps the saga moving", None
-        )
+        report_violation(f"a saga step's timeout is {timeout:g}s; at most {limit}s keeps the saga moving", None)
 
 
 def _tracing(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

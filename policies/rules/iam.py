@@ -68,9 +68,7 @@ no_wildcard_actions = resource_policy(
 )
 
 WILDCARD_RESOURCE_SCHEMA = PolicyConfigSchema(
-    properties={
-        "allowedActions": {"type": "array", "items": {"type": "string"}, "default": UNSCOPABLE_ACTIONS}
-    }
+    properties={"allowedActions": {"type": "array", "items": {"type": "string"}, "default": UNSCOPABLE_ACTIONS}}
 )
 
 
@@ -148,9 +146,7 @@ def _trust_service_principal(args: ResourceValidationArgs, report_violation: Rep
     for statement in statements(trust):
         principal = statement.get("Principal")
         services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
-        others = (
-            [key for key in principal if key != "Service"] if isinstance(principal, dict) else [principal]
-        )
+        others = [key for key in principal if key != "Service"] if isinstance(principal, dict) else [principal]
         if not services or others:
             report_violation(f"the role trusts {principal!r}: only a service principal may assume it", None)
 

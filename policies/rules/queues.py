@@ -24,9 +24,7 @@ def _encrypted(args: ResourceValidationArgs, report_violation: ReportViolation) 
 
 
 def _children(resources: list[PolicyResource], parent: PolicyResource, typ: str) -> list[PolicyResource]:
-    return [
-        r for r in resources if r.resource_type == typ and r.parent is not None and r.parent.urn == parent.urn
-    ]
+    return [r for r in resources if r.resource_type == typ and r.parent is not None and r.parent.urn == parent.urn]
 
 
 def _step_dead_letter_queue(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -34,13 +32,10 @@ def _step_dead_letter_queue(args: StackValidationArgs, report_violation: ReportV
     for step in (r for r in resources if r.resource_type == SAGA_STEP):
         queues = _children(resources, step, QUEUE)
         if not queues:
-            report_violation(
-                "this saga step has no dead-letter queue: a parked order would be lost", step.urn
-            )
+            report_violation("this saga step has no dead-letter queue: a parked order would be lost", step.urn)
             continue
         watched = {
-            (alarm.props.get("dimensions") or {}).get("QueueName")
-            for alarm in _children(resources, step, ALARM)
+            (alarm.props.get("dimensions") or {}).get("QueueName") for alarm in _children(resources, step, ALARM)
         }
         for queue in queues:
             if queue.props.get("name") not in watched:

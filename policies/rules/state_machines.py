@@ -42,9 +42,7 @@ def _tasks_catch(args: ResourceValidationArgs, report_violation: ReportViolation
         return
     for name, state in tasks(definition.get("States", {})):
         if not state.get("Catch"):
-            report_violation(
-                f"Task state {name!r} has no Catch: its failure would end the saga uncompensated", None
-            )
+            report_violation(f"Task state {name!r} has no Catch: its failure would end the saga uncompensated", None)
 
 
 POLICIES: list[Policy] = [

@@ -54,9 +54,7 @@ class Running:
     """The ``up`` process, with its output collected as it comes."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            UP, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        self.process = subprocess.Popen(UP, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self.ready = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
@@ -153,21 +151,36 @@ def test_order_over_http_reaches_confirmed(sandbox: Running) -> None:
     assert [e["type"] for e in charges] == ["charge"]
 
 
-def test_courier_timing_out_compensates_and_refunds(sandbox: Running) -> None:
-    # GIVEN the courier takes longer to answer than the step may wait (it books, then answers late)
-    http("POST", f"{COURIER}/_admin/faults", {"late_next": 1, "late_seconds": 4})
+def test_courier_failing_compensates_and_refunds(sandbox: Running) -> None:
+    # GIVEN the courier has no slot left
+    http("POST", f"{COURIER}/_admin/faults", {"capacity": 0})
     bearer = token("--customer", "cust-8")
-    # WHEN an order arrives
-    status, accepted = place(bearer)
-    assert status == 202
-    order = settled(bearer, accepted["orderId"])
-    # THEN every completed step was undone, the booking too, and the card was refunded
+    try:
+        # WHEN an order arrives
+        status, accepted = place(bearer)
+        assert status == 202
+        order = settled(bearer, accepted["orderId"])
+    finally:
+        http("POST", f"{COURIER}/_admin/faults", {"capacity": None})
+    # THEN every completed step was undone and the card was refunded
     assert order["status"] == "CANCELLED_COMPENSATED", order
-    assert {"RefundPayment", "ReleaseInventory", "RestoreLoyaltyPoints", "CancelShipment"} <= set(
-        order["steps"]
-    )
+    assert {"RefundPayment", "ReleaseInventory", "RestoreLoyaltyPoints"} <= set(order["steps"])
     money = [e["type"] for e in ledger(GATEWAY) if e.get("reference") == accepted["orderId"]]
     assert money == ["charge", "refund"]
+
+
+def test_courier_outage_parks_the_order_for_an_operator(sandbox: Running) -> None:
+    # GIVEN the courier answers 503 to everything: retries run out
+    http("POST", f"{COURIER}/_admin/faults", {"fail_rate": 1.0})
+    bearer = token("--customer", "cust-12")
+    try:
+        status, accepted = place(bearer)
+        assert status == 202
+        order = settled(bearer, accepted["orderId"])
+    finally:
+        http("POST", f"{COURIER}/_admin/faults", {"fail_rate": 0.0})
+    # THEN it waits for an operator at BookShipment, charged and held, not lost
+    assert (order["status"], order["parkedStep"]) == ("NEEDS_REVIEW", "BookShipment")
 
 
 def test_forged_token_gets_401(sandbox: Running) -> None:

@@ -56,9 +56,7 @@ def api_event(
     }
 
 
-def sqs_event(
-    bodies: list[str], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:saga-start"
-) -> dict[str, Any]:
+def sqs_event(bodies: list[str], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:saga-start") -> dict[str, Any]:
     return {
         "Records": [
             {

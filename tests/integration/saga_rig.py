@@ -117,10 +117,7 @@ class Rig:
             step.name: self.sqs.create_queue(QueueName=f"{saga.name}-{n}-{step.name}-dlq")["QueueUrl"]
             for step in saga.steps
         }
-        arns = {
-            task: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{saga.name}-{n}-{task}"
-            for task in saga.task_names
-        }
+        arns = {task: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{saga.name}-{n}-{task}" for task in saga.task_names}
         self.functions.tasks.update({arn: task for task, arn in arns.items()})
         definition = compile_saga(saga, SagaBindings(arns, queues, orders_table=TABLE, event_bus=BUS))
         arn = self.sfn.create_state_machine(
@@ -134,9 +131,7 @@ class Rig:
 
     def _capture_events(self, saga: SagaDefinition, n: int, state_machine: str) -> str:
         queue = self.sqs.create_queue(QueueName=f"{saga.name}-{n}-events")["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         rule = f"{saga.name}-{n}-capture"
         # Step Functions lists the state machine in each event's resources: one saga's events only.
         pattern = {"source": [saga.event_source], "resources": [state_machine]}
@@ -146,9 +141,7 @@ class Rig:
 
     def receive(self, queue_url: str) -> Iterator[dict[str, Any]]:
         """Take every message waiting in a queue, parsed."""
-        while messages := self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
-            "Messages"
-        ):
+        while messages := self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
             for message in messages:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 yield json.loads(message["Body"])
@@ -204,14 +197,10 @@ class DeployedSaga:
 
     def start_execution(self, order_id: str) -> str:
         order = {"orderId": order_id, "items": [{"sku": "HOODIE-M", "quantity": 1}]}
-        response = self.rig.sfn.start_execution(
-            stateMachineArn=self.arn, name=order_id, input=json.dumps(order)
-        )
+        response = self.rig.sfn.start_execution(stateMachineArn=self.arn, name=order_id, input=json.dumps(order))
         return str(response["executionArn"])
 
-    def run(
-        self, order_id: str, *, answers: Mapping[str, Sequence[dict[str, Any] | str]] | None = None
-    ) -> Run:
+    def run(self, order_id: str, *, answers: Mapping[str, Sequence[dict[str, Any] | str]] | None = None) -> Run:
         """Start an order and drive it until it ends, or parks with no answer scripted.
 
         ``answers`` maps a task to the operator's replies to its parks, in order: an action
@@ -244,9 +233,7 @@ class DeployedSaga:
     def _read(self, order_id: str, execution: str, parked: list[dict[str, Any]]) -> Run:
         history = self.rig.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
         entered = [
-            event["stateEnteredEventDetails"]["name"]
-            for event in history
-            if "stateEnteredEventDetails" in event
+            event["stateEnteredEventDetails"]["name"] for event in history if "stateEnteredEventDetails" in event
         ]
         return Run(
             order_id=order_id,

@@ -35,9 +35,7 @@ class Stores:
     @classmethod
     def create(cls) -> Stores:
         n = next(_serial)
-        return cls(
-            _table(f"orders-{n}", "orderId"), _table(f"inventory-{n}", "pk"), _table(f"loyalty-{n}", "pk")
-        )
+        return cls(_table(f"orders-{n}", "orderId"), _table(f"inventory-{n}", "pk"), _table(f"loyalty-{n}", "pk"))
 
     @property
     def orders_table(self) -> OrdersTable:
@@ -53,10 +51,7 @@ class Stores:
 
     def stock(self, sku: str) -> list[int]:
         shards = int(self.inventory.get_item(Key={"pk": f"SKU#{sku}"})["Item"]["shards"])
-        return [
-            int(self.inventory.get_item(Key={"pk": stock_key(sku, s)})["Item"]["available"])
-            for s in range(shards)
-        ]
+        return [int(self.inventory.get_item(Key={"pk": stock_key(sku, s)})["Item"]["available"]) for s in range(shards)]
 
     def add_account(self, customer_id: str, balance: int) -> None:
         self.loyalty.put_item(Item={"pk": account_key(customer_id), "balance": balance})

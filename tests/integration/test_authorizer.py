@@ -61,9 +61,7 @@ def unsigned(header: dict[str, Any], claims: dict[str, Any], secret: bytes | Non
     return f"{signing_input}.{signature}"
 
 
-def test_customer_with_both_scopes_may_place_and_read_orders(
-    idp: IdentityProvider, authorizer: Authorizer
-) -> None:
+def test_customer_with_both_scopes_may_place_and_read_orders(idp: IdentityProvider, authorizer: Authorizer) -> None:
     result = authorizer.authorize(idp.customers.token("cust-42"), METHOD_ARN)
     assert result["principalId"] == "cust-42"
     assert result["policyDocument"]["Statement"][0]["Resource"] == [
@@ -80,9 +78,7 @@ def test_customer_with_both_scopes_may_place_and_read_orders(
     assert result["usageIdentifierKey"] == usage_plan_key("web-shop")
 
 
-def test_customer_with_read_scope_only_may_not_place_orders(
-    idp: IdentityProvider, authorizer: Authorizer
-) -> None:
+def test_customer_with_read_scope_only_may_not_place_orders(idp: IdentityProvider, authorizer: Authorizer) -> None:
     result = authorizer.authorize(idp.customers.token("cust-42", scopes=["orders:read"]), METHOD_ARN)
     assert result["policyDocument"]["Statement"][0]["Resource"] == [f"{STAGE}/GET/orders/*"]
 
@@ -105,9 +101,7 @@ def forged_tokens(idp: IdentityProvider) -> dict[str, str]:
     now = int(time.time())
     return {
         "alg none": unsigned({"alg": "none", "typ": "JWT", "kid": kid}, good),
-        "HS256 signed with the public key": unsigned(
-            {"alg": "HS256", "typ": "JWT", "kid": kid}, good, public_pem
-        ),
+        "HS256 signed with the public key": unsigned({"alg": "HS256", "typ": "JWT", "kid": kid}, good, public_pem),
         "signed by another key": customers.sign(good, key=new_rsa_key()),
         "wrong issuer": customers.sign({**good, "iss": "https://evil.example/customers"}),
         "wrong audience": customers.sign({**good, "aud": "api://someone-else"}),

@@ -89,9 +89,7 @@ class Api:
         return list(self.stores.orders.scan()["Items"])
 
     def published(self) -> list[dict[str, Any]]:
-        messages = self.sqs.receive_message(QueueUrl=self.events_queue, MaxNumberOfMessages=10).get(
-            "Messages", []
-        )
+        messages = self.sqs.receive_message(QueueUrl=self.events_queue, MaxNumberOfMessages=10).get("Messages", [])
         for message in messages:
             self.sqs.delete_message(QueueUrl=self.events_queue, ReceiptHandle=message["ReceiptHandle"])
         return [json.loads(message["Body"]) for message in messages]
@@ -106,12 +104,8 @@ def api(stores: Stores, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     sqs = boto3.client("sqs", region_name="us-east-1")
     events.create_event_bus(Name=bus)
     queue = sqs.create_queue(QueueName=f"{bus}-submitted")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    events.put_rule(
-        Name="submitted", EventBusName=bus, EventPattern=json.dumps({"detail-type": ["OrderSubmitted"]})
-    )
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="submitted", EventBusName=bus, EventPattern=json.dumps({"detail-type": ["OrderSubmitted"]}))
     events.put_targets(Rule="submitted", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
     monkeypatch.setenv("ORDERS_TABLE", stores.orders.name)
     monkeypatch.setenv("INVENTORY_TABLE", stores.inventory.name)
@@ -206,14 +200,10 @@ def test_bad_request_gets_a_clear_4xx_and_writes_nothing(api: Api, case: str) ->
 
 def test_validation_errors_name_the_field(api: Api) -> None:
     _, answer = api.post({**ORDER, "items": [{"sku": "TEE", "quantity": 1, "price": 1}]})
-    assert {"field": "items.0.price", "problem": "Extra inputs are not permitted"} in answer["error"][
-        "details"
-    ]
+    assert {"field": "items.0.price", "problem": "Extra inputs are not permitted"} in answer["error"]["details"]
 
 
-def test_unpublished_order_gets_503_and_the_retry_publishes_it(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unpublished_order_gets_503_and_the_retry_publishes_it(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN the bus is unreachable (misnamed) when the order arrives
     bus = api.configure_bus("no-such-bus", monkeypatch)
     status, answer = api.post(ORDER)

@@ -133,9 +133,7 @@ def test_rotated_api_key_is_refetched_from_vault(
     assert kinds(partners.gateway.ledger()) == ["charge", "charge"]
 
 
-def test_step_for_an_unknown_order_fails_without_calling_the_partner(
-    partners: Partners, payments: Payments
-) -> None:
+def test_step_for_an_unknown_order_fails_without_calling_the_partner(partners: Partners, payments: Payments) -> None:
     with pytest.raises(OrderNotFound):
         payments.authorize("o-missing")
     assert partners.gateway.ledger() == []
@@ -153,10 +151,8 @@ def test_book_takes_one_courier_slot_even_when_invoked_twice(
     assert stores.order("o-1")["bookingId"]
 
 
-def test_courier_without_capacity_is_a_domain_error(
-    stores: Stores, partners: Partners, shipping: Shipping
-) -> None:
-    partners.courier.capacity = 0
+def test_courier_without_capacity_is_a_domain_error(stores: Stores, partners: Partners, shipping: Shipping) -> None:
+    partners.courier.faults.capacity = 0
     stores.add_order("o-1")
     with pytest.raises(NoCourierCapacity):
         shipping.book("o-1")

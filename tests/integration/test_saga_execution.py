@@ -75,9 +75,7 @@ def test_domain_error_compensates_only_the_completed_steps_in_reverse(
 
 
 @pytest.mark.parametrize("k", range(4))
-def test_transient_error_is_retried_and_the_order_confirms(
-    rig: Rig, order_saga: DeployedSaga, k: int
-) -> None:
+def test_transient_error_is_retried_and_the_order_confirms(rig: Rig, order_saga: DeployedSaga, k: int) -> None:
     order, step = new_order_id("transient"), STEPS[k]
     rig.functions.plan(order, step, fails(TRANSIENT[step]), fails("Lambda.TooManyRequestsException"))
     run = order_saga.run(order)
@@ -86,9 +84,7 @@ def test_transient_error_is_retried_and_the_order_confirms(
 
 
 @pytest.mark.parametrize("k", range(4))
-def test_transient_errors_exhausted_park_the_order_for_an_operator(
-    rig: Rig, order_saga: DeployedSaga, k: int
-) -> None:
+def test_transient_errors_exhausted_park_the_order_for_an_operator(rig: Rig, order_saga: DeployedSaga, k: int) -> None:
     order, step = new_order_id("exhausted"), STEPS[k]
     rig.functions.plan(order, step, *[fails(TRANSIENT[step])] * (RETRIES + 1))
     run = order_saga.run(order)  # no operator answer scripted: it stays parked
@@ -121,10 +117,7 @@ def test_backoff_waits_grow_and_are_jittered(rig: Rig, order_saga: DeployedSaga)
     assert_confirmed(order_saga.run(order))
     waits = rig.retry_waits[already:]
     policy = ORDER_SAGA.steps[0].retry
-    ceilings = [
-        min(policy.interval_seconds * policy.backoff_rate**n, policy.max_delay_seconds)
-        for n in range(RETRIES)
-    ]
+    ceilings = [min(policy.interval_seconds * policy.backoff_rate**n, policy.max_delay_seconds) for n in range(RETRIES)]
     assert len(waits) == RETRIES
     assert all(0 <= wait <= ceiling for wait, ceiling in zip(waits, ceilings, strict=True)), (waits, ceilings)
 
@@ -155,9 +148,7 @@ def test_failing_compensator_parks_instead_of_being_skipped(rig: Rig, order_saga
     )
 
 
-def test_operator_retry_of_a_parked_compensator_finishes_the_compensation(
-    rig: Rig, order_saga: DeployedSaga
-) -> None:
+def test_operator_retry_of_a_parked_compensator_finishes_the_compensation(rig: Rig, order_saga: DeployedSaga) -> None:
     order = new_order_id("undo-retry")
     rig.functions.plan(order, "BookShipment", fails("NoCourierCapacity"))
     rig.functions.plan(order, "RefundPayment", *[fails("PaymentGatewayUnavailable")] * (RETRIES + 1))
@@ -245,9 +236,7 @@ def shapes(rig: Rig) -> Iterator[dict[str, DeployedSaga]]:
         "one": rig.deploy(saga_of(*numbered(1))),
         "two": rig.deploy(saga_of(*numbered(2))),
         "six": rig.deploy(saga_of(*numbered(6))),
-        "gap": rig.deploy(
-            saga_of(SagaStep("Quote", compensation="Unquote"), SagaStep("Notify"), SagaStep("Ship"))
-        ),
+        "gap": rig.deploy(saga_of(SagaStep("Quote", compensation="Unquote"), SagaStep("Notify"), SagaStep("Ship"))),
         "express": rig.deploy(saga_of(*numbered(3), workflow="EXPRESS")),
     }
 

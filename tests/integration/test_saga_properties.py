@@ -93,9 +93,7 @@ deployed: dict[tuple[bool, ...], DeployedSaga] = {}
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases())
-def test_any_outcome_mix_ends_in_one_status_with_exactly_the_completed_steps_undone(
-    rig: Rig, case: Case
-) -> None:
+def test_any_outcome_mix_ends_in_one_status_with_exactly_the_completed_steps_undone(rig: Rig, case: Case) -> None:
     # GIVEN a saga of this shape and a script of outcomes for its steps and compensators
     if case.compensable not in deployed:
         deployed[case.compensable] = rig.deploy(case.saga())

@@ -37,9 +37,9 @@ def machine(aws: None, request: pytest.FixtureRequest) -> str:
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     name = f"starter-{abs(hash(request.node.name))}"
     return str(
-        sfn.create_state_machine(
-            name=name, definition=PASS_MACHINE, roleArn="arn:aws:iam::123456789012:role/sfn"
-        )["stateMachineArn"]
+        sfn.create_state_machine(name=name, definition=PASS_MACHINE, roleArn="arn:aws:iam::123456789012:role/sfn")[
+            "stateMachineArn"
+        ]
     )
 
 
@@ -101,9 +101,7 @@ def test_throttled_start_is_a_partial_batch_failure(run: Run, machine: str) -> N
     def throttle_second(**_: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
-            raise ClientError(
-                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution"
-            )
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution")
 
     client.meta.events.register("before-call.sfn.StartExecution", throttle_second)
     # WHEN the batch is processed

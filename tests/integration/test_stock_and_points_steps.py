@@ -108,9 +108,7 @@ def test_release_gives_the_stock_back_once(stores: Stores, inventory: Inventory)
     assert "ReleaseInventory" in stores.order("o-1")["steps"]
 
 
-def test_release_of_a_reservation_that_never_happened_changes_nothing(
-    stores: Stores, inventory: Inventory
-) -> None:
+def test_release_of_a_reservation_that_never_happened_changes_nothing(stores: Stores, inventory: Inventory) -> None:
     stores.add_sku("HOODIE-M", stock=[3])
     stores.add_order("o-1", lines=[("HOODIE-M", 2)])
     assert inventory.release("o-1") == {"released": {}}

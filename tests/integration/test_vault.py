@@ -33,9 +33,7 @@ def gateway_only(vault: Vault, tmp_path: Path) -> tuple[str, Path]:
     return vault.grant("gateway-only", [GATEWAY_SECRET], tmp_path, token_ttl="10m")
 
 
-def test_secret_is_read_once_and_cached_for_the_token_lease(
-    vault: Vault, gateway_only: tuple[str, Path]
-) -> None:
+def test_secret_is_read_once_and_cached_for_the_token_lease(vault: Vault, gateway_only: tuple[str, Path]) -> None:
     role_id, secret_file = gateway_only
     clock = Clock()
     store = SecretStore(hvac.Client(url=vault.url), approle_login(role_id, str(secret_file)), clock=clock)
@@ -118,9 +116,7 @@ def test_iam_login_sends_a_signed_get_caller_identity_for_the_role(
     [login] = received
     assert login["path"] == "/v1/auth/aws/login" and login["role"] == "payment-step"
     assert login["iam_http_request_method"] == "POST"
-    assert (
-        base64.b64decode(login["iam_request_body"]).decode() == "Action=GetCallerIdentity&Version=2011-06-15"
-    )
+    assert base64.b64decode(login["iam_request_body"]).decode() == "Action=GetCallerIdentity&Version=2011-06-15"
     assert "sts" in base64.b64decode(login["iam_request_url"]).decode()
     headers = json.loads(base64.b64decode(login["iam_request_headers"]))
     authorization = headers["Authorization"]

@@ -263,9 +263,7 @@ def validate(
 ) -> list[str]:
     messages: list[str] = []
     urn = urn or URN.format(type=resource_type)
-    args = ResourceValidationArgs(
-        resource_type, props, urn, "thing", _options(None), None, config=config or {}
-    )
+    args = ResourceValidationArgs(resource_type, props, urn, "thing", _options(None), None, config=config or {})
     policy = BY_NAME[policy_name]
     assert isinstance(policy, ResourceValidationPolicy)
     policy.validate(args, collect(messages))
@@ -385,13 +383,8 @@ def saga_step(with_queue: bool = True, with_alarm: bool = True) -> list[dict[str
 
 def test_saga_step_needs_a_dead_letter_queue_and_an_alarm_on_it() -> None:
     assert stack_violations("saga-step-dead-letter-queue", saga_step()) == []
-    assert (
-        "no dead-letter queue"
-        in stack_violations("saga-step-dead-letter-queue", saga_step(with_queue=False))[0]
-    )
-    assert (
-        "no alarm watches" in stack_violations("saga-step-dead-letter-queue", saga_step(with_alarm=False))[0]
-    )
+    assert "no dead-letter queue" in stack_violations("saga-step-dead-letter-queue", saga_step(with_queue=False))[0]
+    assert "no alarm watches" in stack_violations("saga-step-dead-letter-queue", saga_step(with_alarm=False))[0]
 
 
 def api_method(authorization: str, verb: str = "GET", path: str = "/health") -> list[dict[str, Any]]:
@@ -410,18 +403,11 @@ def test_method_without_authorizer_is_refused_unless_its_route_is_exempt() -> No
     assert stack_violations("apigateway-method-authorizer", api_method("CUSTOM")) == []
     [message] = stack_violations("apigateway-method-authorizer", api_method("NONE"))
     assert message == "GET /health has authorization 'NONE'"
-    assert (
-        stack_violations(
-            "apigateway-method-authorizer", api_method("NONE"), {"exemptRoutes": ["GET /health"]}
-        )
-        == []
-    )
+    assert stack_violations("apigateway-method-authorizer", api_method("NONE"), {"exemptRoutes": ["GET /health"]}) == []
 
 
 def stage(throttled: bool = True, logged: bool = True) -> list[dict[str, Any]]:
-    settings = (
-        {"throttlingRateLimit": 100, "throttlingBurstLimit": 200} if throttled else {"metricsEnabled": True}
-    )
+    settings = {"throttlingRateLimit": 100, "throttlingBurstLimit": 200} if throttled else {"metricsEnabled": True}
     logs = {"destinationArn": "arn:aws:logs:x"} if logged else None
     return [
         resource(
@@ -439,21 +425,13 @@ def stage(throttled: bool = True, logged: bool = True) -> list[dict[str, Any]]:
 
 def test_stage_needs_throttling_and_access_logs() -> None:
     assert stack_violations("apigateway-stage-throttling-and-logging", stage()) == []
-    assert (
-        "no throttling"
-        in stack_violations("apigateway-stage-throttling-and-logging", stage(throttled=False))[0]
-    )
-    assert (
-        "no access logs"
-        in stack_violations("apigateway-stage-throttling-and-logging", stage(logged=False))[0]
-    )
+    assert "no throttling" in stack_violations("apigateway-stage-throttling-and-logging", stage(throttled=False))[0]
+    assert "no access logs" in stack_violations("apigateway-stage-throttling-and-logging", stage(logged=False))[0]
 
 
 def test_event_bus_needs_an_archive() -> None:
     bus = resource("urn:bus", "aws:cloudwatch/eventBus:EventBus", {"arn": "arn:bus"})
-    archive = resource(
-        "urn:archive", "aws:cloudwatch/eventArchive:EventArchive", {"eventSourceArn": "arn:bus"}
-    )
+    archive = resource("urn:archive", "aws:cloudwatch/eventArchive:EventArchive", {"eventSourceArn": "arn:bus"})
     assert stack_violations("eventbridge-bus-archive", [bus, archive]) == []
     assert stack_violations("eventbridge-bus-archive", [bus]) == [
         "this event bus has no archive: its events cannot be replayed"
@@ -464,7 +442,5 @@ def test_every_rule_is_kebab_case_described_mandatory_and_has_remediation() -> N
     for policy in POLICIES:
         assert policy.name == policy.name.lower() and " " not in policy.name
         assert policy.description and policy.remediation_steps, policy.name
-        assert policy.enforcement_level is not None and policy.enforcement_level.value == "mandatory", (
-            policy.name
-        )
+        assert policy.enforcement_level is not None and policy.enforcement_level.value == "mandatory", policy.name
         assert policy.severity is not None, policy.name

@@ -22,9 +22,7 @@ Graph = dict[str, Any]
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graph]:
     out = tmp_path_factory.mktemp("graphs")
-    return {
-        stack: run_synth(stack, out=out / f"{stack}.json") for stack in ("prod-use1", "prod-usw2", "sandbox")
-    }
+    return {stack: run_synth(stack, out=out / f"{stack}.json") for stack in ("prod-use1", "prod-usw2", "sandbox")}
 
 
 def find(graph: Graph, typ: str, name: str | None = None) -> dict[str, Any]:
@@ -61,9 +59,7 @@ def shared_role(graph: Graph) -> None:
 
 def step_without_dead_letter_queue(graph: Graph) -> None:
     graph["resources"] = [
-        r
-        for r in graph["resources"]
-        if r["name"] not in ("step-BookShipment-dlq", "step-BookShipment-dlq-depth")
+        r for r in graph["resources"] if r["name"] not in ("step-BookShipment-dlq", "step-BookShipment-dlq-depth")
     ]
 
 
@@ -105,9 +101,7 @@ def test_injected_fault_is_caught_by_the_policy_that_names_it(shipped: dict[str,
 
 
 def check(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policies", "check", *args], capture_output=True, text=True, cwd=ROOT
-    )
+    return subprocess.run([sys.executable, "-m", "policies", "check", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 @pytest.fixture
@@ -137,9 +131,7 @@ def test_json_report_lists_each_violation_and_exits_1(faulty_graph: Path) -> Non
 def test_markdown_report_is_ready_for_a_pull_request(faulty_graph: Path) -> None:
     result = check("--graph", str(faulty_graph), "--format", "markdown")
     assert result.returncode == 1
-    assert (
-        "**1 mandatory**" in result.stdout and "| `dynamodb-on-demand` | mandatory | high |" in result.stdout
-    )
+    assert "**1 mandatory**" in result.stdout and "| `dynamodb-on-demand` | mandatory | high |" in result.stdout
 
 
 def test_clean_stack_exits_0_with_a_text_summary() -> None:
@@ -147,9 +139,7 @@ def test_clean_stack_exits_0_with_a_text_summary() -> None:
     assert (result.returncode, result.stdout.strip()) == (0, "sandbox: 21 policies, no violations")
 
 
-@pytest.mark.parametrize(
-    "content", ["{not json", json.dumps({"resources": [{"urn": "x"}]}), json.dumps([1, 2])]
-)
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"resources": [{"urn": "x"}]}), json.dumps([1, 2])])
 def test_broken_graph_is_a_clear_error_exit_2(tmp_path: Path, content: str) -> None:
     path = tmp_path / "broken.json"
     path.write_text(content)

@@ -45,9 +45,7 @@ class Graph:
         return [resource for resource in self.resources if resource["type"] == typ]
 
     def children(self, parent: dict[str, Any], typ: str | None = None) -> list[dict[str, Any]]:
-        return [
-            r for r in self.resources if r["parent"] == parent["urn"] and (typ is None or r["type"] == typ)
-        ]
+        return [r for r in self.resources if r["parent"] == parent["urn"] and (typ is None or r["type"] == typ)]
 
     def named(self, typ: str, name: str) -> dict[str, Any]:
         found: list[dict[str, Any]] = [r for r in self.of_type(typ) if r["name"] == name]
@@ -74,12 +72,9 @@ class Graph:
 def graphs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Graph]]:
     out = tmp_path_factory.mktemp("graphs")
     yield {
-        stack: Graph(run_synth(stack, out=out / f"{stack}.json"))
-        for stack in ("prod-use1", "prod-usw2", "sandbox")
+        stack: Graph(run_synth(stack, out=out / f"{stack}.json")) for stack in ("prod-use1", "prod-usw2", "sandbox")
     } | {
-        "returns": Graph(
-            run_synth("sandbox", program=ROOT / "examples" / "returns_saga.py", out=out / "returns.json")
-        )
+        "returns": Graph(run_synth("sandbox", program=ROOT / "examples" / "returns_saga.py", out=out / "returns.json"))
     }
 
 
@@ -137,9 +132,7 @@ def test_every_policy_statement_names_exact_arns(graphs: dict[str, Graph]) -> No
                 if statement["Resource"] == "*":
                     assert actions <= NO_RESOURCE_LEVEL_ACTIONS, f"{policy['urn']}: {sorted(actions)} on *"
                 else:
-                    assert all("*" not in arn.removesuffix(":*") for arn in statement["Resource"]), policy[
-                        "urn"
-                    ]
+                    assert all("*" not in arn.removesuffix(":*") for arn in statement["Resource"]), policy["urn"]
 
 
 def test_each_saga_task_may_touch_only_its_own_tables(graphs: dict[str, Graph]) -> None:
@@ -173,12 +166,8 @@ def test_code_archive_holds_handlers_only_and_powertools_comes_from_its_layer(
     graphs: dict[str, Graph],
 ) -> None:
     for function in graphs["prod-usw2"].of_type(FUNCTION):
-        assert function["inputs"]["code"] == {
-            "AssetArchive": {"handlers": {"FileArchive": str(ROOT / "handlers")}}
-        }
-        powertools = (
-            "arn:aws:lambda:us-west-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:27"
-        )
+        assert function["inputs"]["code"] == {"AssetArchive": {"handlers": {"FileArchive": str(ROOT / "handlers")}}}
+        powertools = "arn:aws:lambda:us-west-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:27"
         assert function["inputs"]["layers"][0] == powertools, function["urn"]
         assert function["inputs"]["architectures"] == ["arm64"]
         assert function["inputs"]["tracingConfig"] == {"mode": "Active"}
@@ -193,8 +182,7 @@ def test_state_machine_definition_is_the_compiled_saga_for_the_mocked_arns(graph
     bindings = SagaBindings(
         functions={task: graph.function(task)["outputs"]["arn"] for task in ORDER_SAGA.task_names},
         dead_letter_queues={
-            step.name: graph.named(QUEUE, f"step-{step.name}-dlq")["outputs"]["url"]
-            for step in ORDER_SAGA.steps
+            step.name: graph.named(QUEUE, f"step-{step.name}-dlq")["outputs"]["url"] for step in ORDER_SAGA.steps
         },
         orders_table="order-saga-prod-use1-orders",
         event_bus="order-saga-prod-use1-orders",
@@ -216,12 +204,8 @@ def test_saga_role_may_do_exactly_what_the_definition_does(graphs: dict[str, Gra
         for action in s["Action"]
     }
     assert scoped == {
-        "lambda:InvokeFunction": sorted(
-            graph.function(task)["outputs"]["arn"] for task in ORDER_SAGA.task_names
-        ),
-        "sqs:SendMessage": sorted(
-            graph.named(QUEUE, f"step-{s.name}-dlq")["outputs"]["arn"] for s in ORDER_SAGA.steps
-        ),
+        "lambda:InvokeFunction": sorted(graph.function(task)["outputs"]["arn"] for task in ORDER_SAGA.task_names),
+        "sqs:SendMessage": sorted(graph.named(QUEUE, f"step-{s.name}-dlq")["outputs"]["arn"] for s in ORDER_SAGA.steps),
         "dynamodb:UpdateItem": ["arn:aws:dynamodb:us-east-1:123456789012:table/order-saga-prod-use1-orders"],
         "events:PutEvents": ["arn:aws:events:us-east-1:123456789012:event-bus/order-saga-prod-use1-orders"],
     }
@@ -286,9 +270,7 @@ def test_primary_forwards_every_event_to_the_standby_bus(graphs: dict[str, Graph
     assert forward["inputs"]["arn"] == standby.outputs["eventBusArn"]
     assert forward["inputs"]["roleArn"].startswith("arn:aws:iam::")
     assert not [
-        t
-        for t in standby.of_type("aws:cloudwatch/eventTarget:EventTarget")
-        if t["name"].endswith("forward-target")
+        t for t in standby.of_type("aws:cloudwatch/eventTarget:EventTarget") if t["name"].endswith("forward-target")
     ]
     for graph in (primary, standby):
         [archive] = graph.of_type("aws:cloudwatch/eventArchive:EventArchive")

@@ -132,7 +132,5 @@ def test_every_task_state_catches_its_failure() -> None:
     # The policy pack's sfn-every-task-catches holds for every compiled saga, Express too.
     for saga in (ORDER_SAGA, SagaDefinition(name="order", steps=ORDER_SAGA.steps, workflow="EXPRESS")):
         states = compile_saga(saga, bindings_for(saga))["States"]
-        uncaught = [
-            name for name, state in states.items() if state["Type"] == "Task" and not state.get("Catch")
-        ]
+        uncaught = [name for name, state in states.items() if state["Type"] == "Task" and not state.get("Catch")]
         assert uncaught == [], saga.workflow

@@ -1,0 +1,1 @@
+"""make demo: the launch-day scenario in the sandbox, and its audit."""

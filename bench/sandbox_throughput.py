@@ -15,22 +15,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sandbox.seed import EXAMPLE_ORDER
 from sandbox.up import Sandbox, SandboxSettings
 
 ORDERS = 40
 CLIENTS = 8
-ORDER = {
-    "items": [{"sku": "TEE-M", "quantity": 1}],
-    "shippingAddress": {
-        "name": "Ada",
-        "line1": "1 Main St",
-        "city": "Springfield",
-        "postalCode": "12345",
-        "country": "US",
-    },
-    "paymentToken": "tok_visa",
-    "loyaltyPoints": 10,
-}
+ORDER = {**EXAMPLE_ORDER, "loyaltyPoints": 10}
 TERMINAL = {"CONFIRMED", "CANCELLED_COMPENSATED", "NEEDS_REVIEW"}
 
 

@@ -25,7 +25,8 @@ LOG_DELIVERY_ACTIONS = (
     "logs:DescribeLogGroups",
 )
 TRACING_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
-NO_RESOURCE_LEVEL_ACTIONS = frozenset(LOG_DELIVERY_ACTIONS + TRACING_ACTIONS)
+NO_RESOURCE_LEVEL_ACTIONS = frozenset((*LOG_DELIVERY_ACTIONS, *TRACING_ACTIONS, "sts:GetCallerIdentity"))
+"""The allow-list the policy pack's iam-no-wildcard-resources uses by default."""
 
 
 def assume_role_policy(service: str) -> dict[str, Any]:

@@ -51,7 +51,6 @@ def _indexes(table: str) -> list[Any]:
 
 class OrderTables(pulumi.ComponentResource):
     refs: TableRefs
-    stream_arns: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: OrderTablesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("order-saga:index:OrderTables", name, None, opts)
@@ -70,7 +69,6 @@ class OrderTables(pulumi.ComponentResource):
         )
         names: dict[str, pulumi.Output[str]] = {}
         arns: dict[str, pulumi.Output[str]] = {}
-        self.stream_arns = {}
         for table in TABLES:
             resource = aws.dynamodb.Table(
                 f"{name}-{table}",
@@ -90,7 +88,6 @@ class OrderTables(pulumi.ComponentResource):
                 opts=child,
             )
             names[table], arns[table] = resource.name, resource.arn
-            self.stream_arns[table] = resource.stream_arn
         self.refs = TableRefs(names, arns)
         self.register_outputs({"tableNames": names})
 

@@ -14,20 +14,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from sandbox.seed import EXAMPLE_ORDER
 from sandbox.synth import SynthError, read_config
 from sandbox.up import Sandbox, SandboxError, SandboxSettings
-
-EXAMPLE_ORDER = {
-    "items": [{"sku": "TEE-M", "quantity": 1}],
-    "shippingAddress": {
-        "name": "Ada",
-        "line1": "1 Main St",
-        "city": "Springfield",
-        "postalCode": "12345",
-        "country": "US",
-    },
-    "paymentToken": "tok_visa",
-}
 
 
 def up(args: argparse.Namespace) -> int:

@@ -14,6 +14,10 @@ class Sku:
     stock: tuple[int, ...]  # per shard
 
 
+ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
+EXAMPLE_ORDER = {"items": [{"sku": "TEE-M", "quantity": 1}], "shippingAddress": ADDRESS, "paymentToken": "tok_visa"}
+"""An order the seeded catalog can fill: the README's curl, the benchmark, the end-to-end tests."""
+
 CATALOG = (
     Sku("HOODIE-M", "Launch hoodie, size M", 5900, (5, 5, 5, 5)),  # the viral one: sharded
     Sku("TEE-M", "Basic tee, size M", 1500, (500,)),

@@ -16,6 +16,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from components.iam import NO_RESOURCE_LEVEL_ACTIONS
 from policies.rules.base import config, resource_policy, stack_policy
 from policies.rules.documents import MalformedDocument, as_list, document, statements
 
@@ -25,20 +26,7 @@ POLICY_DOCUMENTS = {
     "aws:iam/userPolicy:UserPolicy": "policy",
     "aws:iam/groupPolicy:GroupPolicy": "policy",
 }
-# Actions with no resource-level permissions: "*" is their only possible resource.
-UNSCOPABLE_ACTIONS = [
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
-    "sts:GetCallerIdentity",
-]
+UNSCOPABLE_ACTIONS = sorted(NO_RESOURCE_LEVEL_ACTIONS)
 ADMIN_LIKE_POLICY = re.compile(r":policy/(AdministratorAccess|PowerUserAccess|IAMFullAccess|\w*FullAccess)$")
 
 

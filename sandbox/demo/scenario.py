@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.seed import CATALOG, Sku
+from sandbox.seed import ADDRESS, CATALOG, Sku
 
 HOODIE = "HOODIE-M"
 CUSTOMERS = 60
@@ -20,7 +20,6 @@ DEMO_CATALOG: tuple[Sku, ...] = (
     Sku(HOODIE, "Launch hoodie, size M", 5900, (6, 6, 6, 6)),  # 24 units over 4 shards: it sells out
     *(sku for sku in CATALOG if sku.sku != HOODIE),
 )
-ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 
 
 @dataclass(frozen=True)

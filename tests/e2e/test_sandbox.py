@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.seed import EXAMPLE_ORDER
 from sandbox.up import Sandbox, SandboxError, SandboxSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,18 +37,7 @@ UP = [
     "--time-scale",
     "0.05",
 ]
-ORDER = {
-    "items": [{"sku": "TEE-M", "quantity": 1}],
-    "shippingAddress": {
-        "name": "Ada",
-        "line1": "1 Main St",
-        "city": "Springfield",
-        "postalCode": "12345",
-        "country": "US",
-    },
-    "paymentToken": "tok_visa",
-    "loyaltyPoints": 100,
-}
+ORDER = {**EXAMPLE_ORDER, "loyaltyPoints": 100}
 
 
 class Running:

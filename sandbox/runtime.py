@@ -19,9 +19,11 @@ import sys
 import threading
 import time
 import traceback
+import urllib.parse
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -246,3 +248,48 @@ class LambdaRuntime:
     def stop(self) -> None:
         for function in set(self.functions.values()):
             function.stop()
+
+
+class RuntimeServer:
+    """The runtime's invoke endpoint, for the embedded AWS process: ``POST /functions/<name>``
+    with the payload; answers ``{"result": ...}`` or ``{"errorType": ..., "errorMessage": ...}``."""
+
+    def __init__(self, runtime: LambdaRuntime, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = ThreadingHTTPServer((host, port), self._handler_class(runtime))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="runtime", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> RuntimeServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @staticmethod
+    def _handler_class(runtime: LambdaRuntime) -> type[BaseHTTPRequestHandler]:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                function = urllib.parse.unquote(self.path.removeprefix("/functions/"))
+                payload = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"null")
+                try:
+                    answer: dict[str, Any] = {"result": runtime.invoke(function, payload)}
+                except FunctionError as error:
+                    answer = {"errorType": error.error_type, "errorMessage": error.message}
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler

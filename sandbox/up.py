@@ -9,13 +9,13 @@ Everything started is stopped by ``stop`` (or leaving the ``with``), newest firs
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import threading
-import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -24,18 +24,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from policies.check import as_text, evaluate, mandatory
 from sandbox.api import ApiServer, RestApi
-from sandbox.dynamodb import serialize_dynamodb_requests
+from sandbox.aws_process import READY
 from sandbox.idp import IdentityProvider
 from sandbox.partners import Courier, PaymentGateway
 from sandbox.pollers import QueuePoller
 from sandbox.provision import Provisioned, Provisioner
-from sandbox.runtime import LambdaRuntime
+from sandbox.runtime import LambdaRuntime, RuntimeServer
 from sandbox.seed import seed
-from sandbox.stepfunctions import reuse_interpreter_clients, route_lambda_invokes, time_scale
 from sandbox.synth import ROOT, read_config, run_synth
 from sandbox.vault import Vault
 
@@ -143,16 +141,17 @@ class Sandbox:
         self.session = boto3.Session(
             aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name=self.region
         )
-
+        logs = ROOT / "build" / "sandbox" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.runtime = LambdaRuntime(
+            self._lambda_environment(), default_concurrency=settings.function_concurrency, log_dir=str(logs)
+        )
+        self._on_stop(self.runtime.stop)
+        runtime_server = RuntimeServer(self.runtime).start()
+        self._on_stop(runtime_server.stop)
         log.info("starting the embedded AWS on %s", self.aws_endpoint)
-        serialize_dynamodb_requests()
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: every poll
-        os.environ["MOTO_PORT"] = str(settings.aws_port)  # where moto's interpreter sends its AWS calls
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=settings.aws_port, verbose=False)
-        moto.start()
-        self._on_stop(moto.stop)
-        _post_json(f"{self.aws_endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
-        self._stack.enter_context(time_scale(settings.time_scale, timeouts=False))
+        self._aws_process = _start_aws(settings, runtime_server.url, logs / "aws.log")
+        self._on_stop(lambda: _stop(self._aws_process))
 
         ports = self.ports()
         self.idp = IdentityProvider(port=ports["identity provider"]).start()
@@ -177,19 +176,11 @@ class Sandbox:
 
         log.info("provisioning %d resources", len(self.graph["resources"]))
         self.provisioned = Provisioner(self.session, self.aws_endpoint).provision(self.graph)
-        logs = ROOT / "build" / "sandbox" / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        self.runtime = LambdaRuntime(
-            self._lambda_environment(), default_concurrency=settings.function_concurrency, log_dir=str(logs)
-        )
-        self._on_stop(self.runtime.stop)
         for spec in self.provisioned.functions:
             self.runtime.deploy(spec)
         if settings.warm_workers:
             log.info("starting %d worker(s) per function", settings.warm_workers)
             self.runtime.warm(settings.warm_workers)
-        self._on_stop(route_lambda_invokes(boto3._get_default_session(), self.runtime.invoke))
-        self._on_stop(reuse_interpreter_clients())
         for mapping in self.provisioned.mappings:
             poller = QueuePoller(mapping, self.aws("sqs"), self.runtime, self.region).start()
             self._on_stop(poller.stop)
@@ -226,15 +217,40 @@ class Sandbox:
     def _watch(self) -> None:
         """Report a part that died instead of hiding it."""
         while not self._watching.wait(1.0):
-            process = getattr(self.vault, "_process", None)
-            if process is not None and process.poll() is not None:
-                self.crashed = f"OpenBao exited with code {process.returncode}"
-                return
+            for name, process in (("OpenBao", self.vault.process), ("the embedded AWS", self._aws_process)):
+                if process is not None and process.poll() is not None:
+                    self.crashed = f"{name} exited with code {process.returncode}"
+                    return
 
 
-def _post_json(url: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        response.read()
+def _start_aws(settings: SandboxSettings, runtime_url: str, log_path: Path) -> subprocess.Popen[str]:
+    """The embedded AWS process; returns once it serves (its errors go to ``log_path``)."""
+    command = [
+        sys.executable,
+        "-m",
+        "sandbox.aws_process",
+        "--port",
+        str(settings.aws_port),
+        "--runtime-url",
+        runtime_url,
+        "--time-scale",
+        str(settings.time_scale),
+    ]
+    with open(log_path, "a") as log_file:  # the child keeps its own descriptor
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log_file, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()  # READY, or "" if it died first
+    if line.strip() != READY:
+        _stop(process)
+        raise SandboxError(f"the embedded AWS did not start: see {log_path}")
+    return process
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

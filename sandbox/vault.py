@@ -40,11 +40,11 @@ class Vault:
         self.url = f"http://127.0.0.1:{self.port}"
         self.root_token = secrets.token_hex(16)
         self.startup_seconds = startup_seconds
-        self._process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.admin = hvac.Client(url=self.url, token=self.root_token, timeout=5)
 
     def start(self) -> Vault:
-        self._process = subprocess.Popen(
+        self.process = subprocess.Popen(
             [
                 bao_binary(),
                 "server",
@@ -57,9 +57,9 @@ class Vault:
         )
         deadline = time.monotonic() + self.startup_seconds
         while True:
-            if self._process.poll() is not None:
-                output = self._process.stdout.read().decode() if self._process.stdout else ""
-                raise RuntimeError(f"OpenBao exited with {self._process.returncode}:\n{output[-2000:]}")
+            if self.process.poll() is not None:
+                output = self.process.stdout.read().decode() if self.process.stdout else ""
+                raise RuntimeError(f"OpenBao exited with {self.process.returncode}:\n{output[-2000:]}")
             try:
                 if self.admin.sys.is_initialized() and not self.admin.sys.is_sealed():
                     break
@@ -73,15 +73,15 @@ class Vault:
         return self
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
             try:
-                self._process.wait(timeout=10)
+                self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if self._process is not None and self._process.stdout:
-            self._process.stdout.close()
+                self.process.kill()
+                self.process.wait()
+        if self.process is not None and self.process.stdout:
+            self.process.stdout.close()
 
     def put_secret(self, path: str, data: dict[str, str]) -> None:
         self.admin.secrets.kv.v2.create_or_update_secret(path=path, secret=data)

@@ -12,7 +12,9 @@ from typing import Any
 
 import urllib3
 
+from handlers.config import setting
 from handlers.errors import PartnerRejected
+from handlers.vault import store_from_environment
 
 ApiKey = Callable[[bool], str]
 """``api_key(refresh) -> key``; ``refresh=True`` bypasses the cache."""
@@ -70,3 +72,10 @@ class PartnerClient:
         except ValueError:
             parsed = {}
         return PartnerResponse(raw.status, parsed if isinstance(parsed, dict) else {})
+
+
+def partner_from_environment(name: str, default_vault_path: str, unavailable: type[Exception]) -> PartnerClient:
+    """The partner at ``<NAME>_URL``, its key read from Vault at ``<NAME>_VAULT_PATH``."""
+    secrets = store_from_environment()
+    api_key = secrets.field(setting(f"{name}_VAULT_PATH", default_vault_path), "api_key")
+    return PartnerClient(setting(f"{name}_URL"), api_key, unavailable)

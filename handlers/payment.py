@@ -13,9 +13,8 @@ import boto3
 from handlers.config import setting
 from handlers.errors import PaymentDeclined, PaymentGatewayUnavailable
 from handlers.orders import OrdersTable
-from handlers.partners import PartnerClient
+from handlers.partners import PartnerClient, partner_from_environment
 from handlers.saga_task import TaskResult, saga_task
-from handlers.vault import store_from_environment
 
 CHARGE = "AuthorizePayment"
 REFUND = "RefundPayment"
@@ -63,9 +62,7 @@ class Payments:
 
 @lru_cache(maxsize=1)
 def payments() -> Payments:
-    secrets = store_from_environment()
-    api_key = secrets.field(setting("PAYMENT_GATEWAY_VAULT_PATH", "order-saga/payment-gateway"), "api_key")
-    gateway = PartnerClient(setting("PAYMENT_GATEWAY_URL"), api_key, PaymentGatewayUnavailable)
+    gateway = partner_from_environment("PAYMENT_GATEWAY", "order-saga/payment-gateway", PaymentGatewayUnavailable)
     return Payments(OrdersTable(boto3.resource("dynamodb").Table(setting("ORDERS_TABLE"))), gateway)
 
 

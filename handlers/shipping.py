@@ -13,9 +13,8 @@ import boto3
 from handlers.config import setting
 from handlers.errors import CourierUnavailable, NoCourierCapacity
 from handlers.orders import OrdersTable
-from handlers.partners import PartnerClient
+from handlers.partners import PartnerClient, partner_from_environment
 from handlers.saga_task import TaskResult, saga_task
-from handlers.vault import store_from_environment
 
 BOOK = "BookShipment"
 CANCEL = "CancelShipment"
@@ -56,9 +55,7 @@ class Shipping:
 
 @lru_cache(maxsize=1)
 def shipping() -> Shipping:
-    secrets = store_from_environment()
-    api_key = secrets.field(setting("COURIER_VAULT_PATH", "order-saga/courier"), "api_key")
-    courier = PartnerClient(setting("COURIER_URL"), api_key, CourierUnavailable)
+    courier = partner_from_environment("COURIER", "order-saga/courier", CourierUnavailable)
     return Shipping(OrdersTable(boto3.resource("dynamodb").Table(setting("ORDERS_TABLE"))), courier)
 
 

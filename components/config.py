@@ -73,7 +73,11 @@ class RegionConfig:
     @property
     def prefix(self) -> str:
         """Physical-name prefix: unique per stack; IAM names add the region (IAM is global)."""
-        return f"order-saga-{self.stack}"
+        return stack_prefix(self.stack)
+
+
+def stack_prefix(stack: str) -> str:
+    return f"order-saga-{stack}"
 
 
 REQUIRED_TAGS = ("project", "owner", "cost-center")

@@ -41,6 +41,10 @@ class OrderEventsArgs:
         return []
 
 
+def bus_name(name_prefix: str) -> str:
+    return f"{name_prefix}-orders"
+
+
 class OrderEvents(pulumi.ComponentResource):
     bus_name: pulumi.Output[str]
     bus_arn: pulumi.Output[str]
@@ -52,10 +56,10 @@ class OrderEvents(pulumi.ComponentResource):
         super().__init__("order-saga:index:OrderEvents", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
-        bus = aws.cloudwatch.EventBus(f"{name}-bus", name=f"{args.name_prefix}-orders", tags=tags, opts=child)
+        bus = aws.cloudwatch.EventBus(f"{name}-bus", name=bus_name(args.name_prefix), tags=tags, opts=child)
         aws.cloudwatch.EventArchive(
             f"{name}-archive",
-            name=f"{args.name_prefix}-orders"[:48],  # archive names are at most 48 characters
+            name=bus_name(args.name_prefix)[:48],  # archive names are at most 48 characters
             event_source_arn=bus.arn,
             retention_days=args.archive_retention_days,
             opts=child,

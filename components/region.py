@@ -15,8 +15,8 @@ import pulumi_aws as aws
 
 from components import iam
 from components.api import OrderApi, OrderApiArgs
-from components.config import ConfigError, RegionConfig
-from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs
+from components.config import ConfigError, RegionConfig, stack_prefix
+from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs, bus_name
 from components.function import Function, FunctionArgs, FunctionSettings
 from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs
 from components.order_saga import ORDER_SAGA
@@ -183,7 +183,7 @@ def _tables(config: RegionConfig, account_id: pulumi.Output[str]) -> TableRefs:
 def _standby_bus_arn(config: RegionConfig, account_id: pulumi.Output[str]) -> pulumi.Output[str] | None:
     if config.role != "primary" or not (config.standby_region and config.standby_stack):
         return None
-    bus = f"order-saga-{config.standby_stack}-orders"
+    bus = bus_name(stack_prefix(config.standby_stack))
     return pulumi.Output.concat("arn:aws:events:", config.standby_region, ":", account_id, ":event-bus/", bus)
 
 

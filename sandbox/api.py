@@ -97,10 +97,8 @@ class RestApi:
 
     def __init__(self, graph: dict[str, Any], runtime: LambdaRuntime, region: str) -> None:
         self.runtime = runtime
-        [api] = _by_type(graph, "restApi:RestApi")  # one API per region: the program's shape
-        [stage] = _by_type(graph, "stage:Stage")
+        [stage] = _by_type(graph, "stage:Stage")  # one API and stage per region: the program's shape
         self.api_id = str(stage["inputs"]["restApi"])
-        self.name = str(api["inputs"]["name"])
         self.stage = str(stage["inputs"]["stageName"])
         self.region = region
         paths = {r["name"] + "-id": r["outputs"]["path"] for r in _by_type(graph, "resource:Resource")}

@@ -23,7 +23,6 @@ class QueuePoller:
             threading.Thread(target=self._poll, name=f"poller-{spec.function}-{n}", daemon=True)
             for n in range(max(1, min(spec.max_concurrency, 4)))  # a 2-core machine: at most 4 pollers
         ]
-        self.batches = 0
 
     def start(self) -> QueuePoller:
         for thread in self.threads:
@@ -58,7 +57,6 @@ class QueuePoller:
         except FunctionError as error:
             log.warning("%s failed a batch (%s): it will be redelivered", self.spec.function, error.error_type)
             return
-        self.batches += 1
         failed = (
             {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             if self.spec.report_batch_item_failures

@@ -79,12 +79,17 @@ class Provisioner:
 
     def provision(self, graph: dict[str, Any]) -> Provisioned:
         # Dependencies first: dead-letter queues before the queues that name them.
-        order = sorted(
+        # Dependencies first: roles before their policies, queues (dead-letter queues first)
+        # before what names them.
+        ordered = sorted(
             graph["resources"],
-            key=lambda r: (r["type"] != "aws:sqs/queue:Queue", "redrivePolicy" in r["inputs"]),
+            key=lambda r: (
+                r["type"] != "aws:iam/role:Role",
+                r["type"] != "aws:sqs/queue:Queue",
+                "redrivePolicy" in r["inputs"],
+            ),
         )
-        roles_first = sorted(order, key=lambda r: r["type"] != "aws:iam/role:Role")
-        for resource in roles_first:
+        for resource in ordered:
             typ = resource["type"]
             handler = self.handlers.get(typ)
             if handler is not None:

@@ -147,8 +147,6 @@ class Function:
         self._idle: list[_Worker] = []
         self._busy = 0
         self._condition = threading.Condition()
-        self.invocations = 0
-        self.timeouts = 0
 
     def invoke(self, payload: Any) -> Any:
         worker = self._acquire()
@@ -156,7 +154,6 @@ class Function:
         try:
             worker.connection.send(json.dumps(payload))
             if not worker.connection.poll(self.spec.timeout_seconds):
-                self.timeouts += 1
                 raise FunctionError("Sandbox.Timedout", f"Task timed out after {self.spec.timeout_seconds:.2f} seconds")
             try:
                 status, body, message = worker.connection.recv()
@@ -171,7 +168,6 @@ class Function:
 
     def _acquire(self) -> _Worker:
         with self._condition:
-            self.invocations += 1
             while not self._idle and self._busy >= self.limit:
                 if self.refuses:
                     raise FunctionError(

@@ -127,7 +127,7 @@ class Rig:
             type=saga.workflow,
         )["stateMachineArn"]
         events = self._capture_events(saga, n, arn)
-        return DeployedSaga(self, saga, arn, definition, list(queues.values()), events)
+        return DeployedSaga(self, saga, arn, list(queues.values()), events)
 
     def _capture_events(self, saga: SagaDefinition, n: int, state_machine: str) -> str:
         queue = self.sqs.create_queue(QueueName=f"{saga.name}-{n}-events")["QueueUrl"]
@@ -162,14 +162,12 @@ class DeployedSaga:
         rig: Rig,
         saga: SagaDefinition,
         arn: str,
-        definition: dict[str, Any],
         dead_letter_queues: list[str],
         events_queue: str,
     ) -> None:
         self.rig = rig
         self.saga = saga
         self.arn = arn
-        self.definition = definition
         self.dead_letter_queues = dead_letter_queues
         self.events_queue = events_queue
         self._events: dict[str, list[dict[str, Any]]] = defaultdict(list)  # orderId -> events

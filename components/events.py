@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from components import iam
 from components.function import Function, FunctionArgs, FunctionSettings
 from components.observability import queue_depth_alarm
+from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
 
 START_DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 START_MAX_RECEIVES = 5
@@ -147,7 +148,7 @@ class SagaStarter(pulumi.ComponentResource):
             f"{name}-rule",
             name=f"{args.name_prefix}-order-submitted",
             event_bus_name=args.bus_name,
-            event_pattern=json.dumps({"source": ["order-saga.intake"], "detail-type": ["OrderSubmitted"]}),
+            event_pattern=json.dumps({"source": [ORDER_SUBMITTED_SOURCE], "detail-type": [ORDER_SUBMITTED]}),
             tags=tags,
             opts=child,
         )

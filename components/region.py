@@ -23,6 +23,7 @@ from components.order_saga import ORDER_SAGA
 from components.saga_machine import Saga, SagaArgs
 from components.step import SagaStep, SagaStepArgs, TaskArgs
 from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
+from handlers.contract import PARTNERS, PAYMENT_GATEWAY
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPENDENCIES_LAYER = ROOT / "build" / "lambda-deps"
@@ -39,7 +40,7 @@ class TaskWiring:
     table: str | None = None
     """The table besides ``orders`` that the task writes in transactions."""
     partner: str | None = None
-    """``payment`` or ``courier``: reached over HTTP with a key from Vault."""
+    """A key of ``handlers.contract.PARTNERS``: reached over HTTP with a key from Vault."""
 
 
 ORDER_TASKS: dict[str, TaskWiring] = {
@@ -202,15 +203,16 @@ def _task(task: str, config: RegionConfig, tables: TableRefs) -> TaskArgs:
         statements.append(iam.allow(TRANSACT, [tables.arns[wiring.table]]))
     concurrency = None
     if wiring.partner:
-        url = config.payment_gateway_url if wiring.partner == "payment" else config.courier_url
+        partner = PARTNERS[wiring.partner]
+        url = config.payment_gateway_url if partner is PAYMENT_GATEWAY else config.courier_url
         environment |= {
-            "PAYMENT_GATEWAY_URL" if wiring.partner == "payment" else "COURIER_URL": url,
+            f"{partner.env_prefix}_URL": url,
             "VAULT_ADDR": config.vault_addr,
             "VAULT_AUTH": config.vault_auth,
-            "VAULT_ROLE": f"order-saga-{wiring.partner}",
+            "VAULT_ROLE": partner.vault_role,
         }
         if config.vault_login_dir:  # approle (the sandbox): the role's secret id is in this file
-            environment["VAULT_LOGIN_FILE"] = f"{config.vault_login_dir}/order-saga-{wiring.partner}.secret-id"
+            environment["VAULT_LOGIN_FILE"] = f"{config.vault_login_dir}/{partner.vault_role}.secret-id"
         concurrency = config.payment_concurrency if wiring.partner == "payment" else config.courier_concurrency
     return TaskArgs(wiring.handler, statements, environment, concurrency)
 

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from handlers.config import setting
+from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
 from handlers.order_request import OrderRequest
 from handlers.orders import OrdersTable, now
 
@@ -112,8 +113,8 @@ class Intake:
     def _publish(self, order_id: str, customer_id: str) -> None:
         entry = {
             "EventBusName": self.event_bus,
-            "Source": "order-saga.intake",
-            "DetailType": "OrderSubmitted",
+            "Source": ORDER_SUBMITTED_SOURCE,
+            "DetailType": ORDER_SUBMITTED,
             "Detail": json.dumps({"orderId": order_id, "customerId": customer_id}),
         }
         try:

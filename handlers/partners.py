@@ -13,6 +13,7 @@ from typing import Any
 import urllib3
 
 from handlers.config import setting
+from handlers.contract import Partner
 from handlers.errors import PartnerRejected
 from handlers.vault import store_from_environment
 
@@ -74,8 +75,8 @@ class PartnerClient:
         return PartnerResponse(raw.status, parsed if isinstance(parsed, dict) else {})
 
 
-def partner_from_environment(name: str, default_vault_path: str, unavailable: type[Exception]) -> PartnerClient:
-    """The partner at ``<NAME>_URL``, its key read from Vault at ``<NAME>_VAULT_PATH``."""
+def partner_from_environment(partner: Partner, unavailable: type[Exception]) -> PartnerClient:
+    """The partner at ``<PREFIX>_URL``, its key read from Vault (``<PREFIX>_VAULT_PATH`` overrides)."""
     secrets = store_from_environment()
-    api_key = secrets.field(setting(f"{name}_VAULT_PATH", default_vault_path), "api_key")
-    return PartnerClient(setting(f"{name}_URL"), api_key, unavailable)
+    api_key = secrets.field(setting(f"{partner.env_prefix}_VAULT_PATH", partner.vault_path), "api_key")
+    return PartnerClient(setting(f"{partner.env_prefix}_URL"), api_key, unavailable)

@@ -11,6 +11,7 @@ from functools import lru_cache
 import boto3
 
 from handlers.config import setting
+from handlers.contract import PAYMENT_GATEWAY, step_key, undo_key
 from handlers.errors import PaymentDeclined, PaymentGatewayUnavailable
 from handlers.orders import OrdersTable
 from handlers.partners import PartnerClient, partner_from_environment
@@ -37,7 +38,7 @@ class Payments:
                 "token": order.paymentToken,
                 "reference": order_id,
             },
-            idempotency_key=f"{order_id}:{CHARGE}",
+            idempotency_key=step_key(order_id, CHARGE),
         )
         if response.status in (402, 409):  # declined, or already voided by a refund
             raise PaymentDeclined(str(response.body.get("error", "declined")))
@@ -52,8 +53,8 @@ class Payments:
             return {"refundId": order.refundId}
         response = self.gateway.post(
             "/refunds",
-            {"chargeIdempotencyKey": f"{order_id}:{CHARGE}", "reference": order_id},
-            idempotency_key=f"{order_id}:{CHARGE}:undo",
+            {"chargeIdempotencyKey": step_key(order_id, CHARGE), "reference": order_id},
+            idempotency_key=undo_key(order_id, CHARGE),
         )
         refund_id = str(response.body["refundId"])
         self.orders.stamp(order_id, REFUND, refundId=refund_id)
@@ -62,7 +63,7 @@ class Payments:
 
 @lru_cache(maxsize=1)
 def payments() -> Payments:
-    gateway = partner_from_environment("PAYMENT_GATEWAY", "order-saga/payment-gateway", PaymentGatewayUnavailable)
+    gateway = partner_from_environment(PAYMENT_GATEWAY, PaymentGatewayUnavailable)
     return Payments(OrdersTable(boto3.resource("dynamodb").Table(setting("ORDERS_TABLE"))), gateway)
 
 

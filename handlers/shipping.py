@@ -11,6 +11,7 @@ from functools import lru_cache
 import boto3
 
 from handlers.config import setting
+from handlers.contract import COURIER, step_key, undo_key
 from handlers.errors import CourierUnavailable, NoCourierCapacity
 from handlers.orders import OrdersTable
 from handlers.partners import PartnerClient, partner_from_environment
@@ -33,7 +34,7 @@ class Shipping:
         response = self.courier.post(
             "/bookings",
             {"reference": order_id, "address": order.shippingAddress.model_dump(), "parcels": parcels},
-            idempotency_key=f"{order_id}:{BOOK}",
+            idempotency_key=step_key(order_id, BOOK),
         )
         if response.status == 409:  # no slot left, or already cancelled
             raise NoCourierCapacity(str(response.body.get("error", "no capacity")))
@@ -45,8 +46,8 @@ class Shipping:
         self.orders.get(order_id)  # a compensator for an unknown order is a bug, not a no-op
         response = self.courier.post(
             "/cancellations",
-            {"bookingIdempotencyKey": f"{order_id}:{BOOK}", "reference": order_id},
-            idempotency_key=f"{order_id}:{BOOK}:undo",
+            {"bookingIdempotencyKey": step_key(order_id, BOOK), "reference": order_id},
+            idempotency_key=undo_key(order_id, BOOK),
         )
         cancellation_id = str(response.body["cancellationId"])
         self.orders.stamp(order_id, CANCEL, cancellationId=cancellation_id)
@@ -55,7 +56,7 @@ class Shipping:
 
 @lru_cache(maxsize=1)
 def shipping() -> Shipping:
-    courier = partner_from_environment("COURIER", "order-saga/courier", CourierUnavailable)
+    courier = partner_from_environment(COURIER, CourierUnavailable)
     return Shipping(OrdersTable(boto3.resource("dynamodb").Table(setting("ORDERS_TABLE"))), courier)
 
 

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from handlers.config import setting
+from handlers.contract import ORDER_SUBMITTED
 
 logger = Logger()
 metrics = Metrics(namespace="OrderSaga")
@@ -42,7 +43,7 @@ class OrderSubmitted(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    detail_type: str = Field(alias="detail-type", pattern="^OrderSubmitted$")
+    detail_type: str = Field(alias="detail-type", pattern=f"^{ORDER_SUBMITTED}$")
     detail: SubmittedOrder
 
 

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 import boto3
 
+from handlers.contract import COURIER, PAYMENT_GATEWAY
 from policies.check import as_text, evaluate, mandatory
 from sandbox.api import ApiServer, RestApi
 from sandbox.aws_process import READY
@@ -38,9 +39,6 @@ from sandbox.synth import ROOT, read_config, run_synth
 from sandbox.vault import Vault
 
 log = logging.getLogger("sandbox")
-
-GATEWAY_VAULT_PATH = "order-saga/payment-gateway"
-COURIER_VAULT_PATH = "order-saga/courier"
 
 
 class SandboxError(Exception):
@@ -165,14 +163,10 @@ class Sandbox:
         log.info("starting OpenBao")
         self.vault = Vault(port=ports["Vault (OpenBao)"]).start()
         self._on_stop(self.vault.stop)
-        self.vault.put_secret(GATEWAY_VAULT_PATH, {"api_key": self.gateway.api_key})
-        self.vault.put_secret(COURIER_VAULT_PATH, {"api_key": self.courier.api_key})
         logins = ROOT / config["order-saga:vaultLoginDir"]
-        for role, path in (
-            ("order-saga-payment", GATEWAY_VAULT_PATH),
-            ("order-saga-courier", COURIER_VAULT_PATH),
-        ):
-            self.vault.grant(role, [path], logins, role_id=role)
+        for partner, service in ((PAYMENT_GATEWAY, self.gateway), (COURIER, self.courier)):
+            self.vault.put_secret(partner.vault_path, {"api_key": service.api_key})
+            self.vault.grant(partner.vault_role, [partner.vault_path], logins, role_id=partner.vault_role)
 
         log.info("provisioning %d resources", len(self.graph["resources"]))
         self.provisioned = Provisioner(self.session, self.aws_endpoint).provision(self.graph)

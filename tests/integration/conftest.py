@@ -8,6 +8,7 @@ import hvac
 import pytest
 from moto import mock_aws
 
+from handlers.contract import COURIER, PAYMENT_GATEWAY
 from handlers.vault import SecretStore, approle_login
 from sandbox.dynamodb import serialize_dynamodb_requests
 from sandbox.partners import Partners
@@ -20,8 +21,8 @@ from tests.integration.stores import Stores
 # for an in-process scripted function on a loaded machine, short enough for the suite.
 TIME_SCALE = 0.01
 
-GATEWAY_SECRET = "order-saga/payment-gateway"
-COURIER_SECRET = "order-saga/courier"
+GATEWAY_SECRET = PAYMENT_GATEWAY.vault_path
+COURIER_SECRET = COURIER.vault_path
 
 
 @pytest.fixture(scope="session")

@@ -40,11 +40,11 @@ bench: $(STAMP)
 # The program under Pulumi mocks: build/$(STACK).resources.json (make synth STACK=prod-use1).
 STACK ?= sandbox
 synth: $(STAMP)
-	$(BIN)/python -m sandbox.synth --stack $(STACK)
+	$(BIN)/python -m synth --stack $(STACK)
 
 # Launch day in the sandbox: a 50x spike, a courier outage, and the audit (exit 1 if it fails).
 demo: $(STAMP)
-	$(BIN)/python -m sandbox.demo $(DEMO_ARGS)
+	$(BIN)/python -m demo $(DEMO_ARGS)
 
 # The policy pack, offline, over both prod stacks (exit 1 on a mandatory violation).
 policy: $(STAMP)

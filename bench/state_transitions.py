@@ -11,8 +11,8 @@ import boto3
 from moto import mock_aws
 
 from components.order_saga import ORDER_SAGA
-from sandbox.stepfunctions import route_lambda_invokes, time_scale
-from tests.integration.saga_rig import HANG, Rig, ScriptedFunctions, fails, new_order_id
+from sandbox.aws.scripted_saga import HANG, Rig, ScriptedFunctions, fails, new_order_id
+from sandbox.aws.stepfunctions import route_lambda_invokes, time_scale
 
 PRICE_PER_TRANSITION_USD = 0.000025  # Standard workflows, us-east-1
 

@@ -6,7 +6,7 @@
 The declaration is data; ``SagaStep`` gives each task its function, role, dead-letter
 queue and alarm; ``Saga`` compiles the state machine. The handlers (``handlers.returns``)
 are the returns team's to write: this program shows the infrastructure, and the tests
-synthesize it (``python -m sandbox.synth --stack sandbox --program examples/returns_saga.py``).
+synthesize it (``python -m synth.program --stack sandbox --program examples/returns_saga.py``).
 """
 
 from pathlib import Path

@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     args = parser.parse_args(argv)
 
-    from sandbox.synth import SynthError, run_synth  # only the --stack path needs the program
+    from synth.program import SynthError, run_synth  # only the --stack path needs the program
 
     reports: list[tuple[str, list[Violation]]] = []
     try:
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def timed_check(stack: str) -> tuple[float, float, int]:
     """(synth seconds, evaluation seconds, violations): what bench/policy_check.py measures."""
-    from sandbox.synth import run_synth
+    from synth.program import run_synth
 
     started = time.perf_counter()
     graph = run_synth(stack)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.seed import EXAMPLE_ORDER
-from sandbox.synth import SynthError, read_config
 from sandbox.up import Sandbox, SandboxError, SandboxSettings
+from synth.program import SynthError, read_config
 
 
 def up(args: argparse.Namespace) -> int:

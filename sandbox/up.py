@@ -27,16 +27,16 @@ import boto3
 
 from handlers.contract import COURIER, PAYMENT_GATEWAY
 from policies.check import as_text, evaluate, mandatory
-from sandbox.api import ApiServer, RestApi
-from sandbox.aws_process import READY
-from sandbox.idp import IdentityProvider
-from sandbox.partners import Courier, PaymentGateway
-from sandbox.pollers import QueuePoller
-from sandbox.provision import Provisioned, Provisioner
-from sandbox.runtime import LambdaRuntime, RuntimeServer
+from sandbox.apigateway import ApiServer, RestApi
+from sandbox.aws.provision import Provisioned, Provisioner
+from sandbox.aws.server import READY
+from sandbox.outside.issuer import IdentityProvider
+from sandbox.outside.partners import Courier, PaymentGateway
+from sandbox.outside.vault import Vault
+from sandbox.runtime.functions import LambdaRuntime, RuntimeServer
+from sandbox.runtime.pollers import QueuePoller
 from sandbox.seed import seed
-from sandbox.synth import ROOT, read_config, run_synth
-from sandbox.vault import Vault
+from synth.program import ROOT, read_config, run_synth
 
 log = logging.getLogger("sandbox")
 
@@ -222,7 +222,7 @@ def _start_aws(settings: SandboxSettings, runtime_url: str, log_path: Path) -> s
     command = [
         sys.executable,
         "-m",
-        "sandbox.aws_process",
+        "sandbox.aws.server",
         "--port",
         str(settings.aws_port),
         "--runtime-url",

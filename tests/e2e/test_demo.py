@@ -1,7 +1,7 @@
 """A reduced launch day in CI: the scenario's audit must hold, and nothing accepted is lost."""
 
-from sandbox.demo.__main__ import run_demo
-from sandbox.demo.scenario import Knobs, make_plan
+from demo.__main__ import run_demo
+from demo.scenario import Knobs, make_plan
 
 
 def test_same_seed_makes_the_same_decisions() -> None:

@@ -10,11 +10,11 @@ from moto import mock_aws
 
 from handlers.contract import COURIER, PAYMENT_GATEWAY
 from handlers.vault import SecretStore, approle_login
-from sandbox.dynamodb import serialize_dynamodb_requests
-from sandbox.partners import Partners
-from sandbox.stepfunctions import route_lambda_invokes, time_scale
-from sandbox.vault import Vault
-from tests.integration.saga_rig import Rig, ScriptedFunctions
+from sandbox.aws.dynamodb import serialize_dynamodb_requests
+from sandbox.aws.scripted_saga import Rig, ScriptedFunctions
+from sandbox.aws.stepfunctions import route_lambda_invokes, time_scale
+from sandbox.outside.partners import Partners
+from sandbox.outside.vault import Vault
 from tests.integration.stores import Stores
 
 # Retry waits and timeouts at 1/100 of real time: a 30 s state timeout takes 0.3 s, ample

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from handlers.authorizer import Authorizer, Issuer, JwksCache, Unauthorized, bearer_token, fetch_jwks
 from handlers.usage_plans import usage_plan_key
-from sandbox.idp import IdentityProvider, new_rsa_key
+from sandbox.outside.issuer import IdentityProvider, new_rsa_key
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:api1234/prod/POST/orders"
 STAGE = "arn:aws:execute-api:us-east-1:123456789012:api1234/prod"

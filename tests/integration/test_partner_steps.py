@@ -14,8 +14,8 @@ from handlers.partners import PartnerClient
 from handlers.payment import Payments
 from handlers.shipping import Shipping
 from handlers.vault import SecretStore
-from sandbox.partners import Partners
-from sandbox.vault import Vault
+from sandbox.outside.partners import Partners
+from sandbox.outside.vault import Vault
 from tests.integration.conftest import COURIER_SECRET, GATEWAY_SECRET
 from tests.integration.stores import Stores
 

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from components.order_saga import ORDER_SAGA
 from components.saga import DEFAULT_TRANSIENT_ERRORS, SagaDefinition, SagaStep
-from tests.integration.saga_rig import HANG, DeployedSaga, Rig, Run, fails, new_order_id
+from sandbox.aws.scripted_saga import HANG, DeployedSaga, Rig, Run, fails, new_order_id
 
 STEPS = [step.name for step in ORDER_SAGA.steps]
 UNDO = {step.name: step.compensation for step in ORDER_SAGA.steps}

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.saga import SagaDefinition, SagaStep
-from tests.integration.saga_rig import HANG, OK, DeployedSaga, Rig, fails, new_order_id
+from sandbox.aws.scripted_saga import HANG, OK, DeployedSaga, Rig, fails, new_order_id
 
 RETRIES = SagaStep("Any").retry.max_attempts
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from handlers import inventory, loyalty, payment, saga_task, shipping
-from sandbox.partners import Partners
-from sandbox.vault import Vault
+from sandbox.outside.partners import Partners
+from sandbox.outside.vault import Vault
 from tests.integration.conftest import COURIER_SECRET, GATEWAY_SECRET
 from tests.integration.lambda_events import LambdaContext
 from tests.integration.stores import Stores

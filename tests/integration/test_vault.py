@@ -14,7 +14,7 @@ import hvac
 import pytest
 
 from handlers.vault import LEASE_MARGIN, SecretStore, approle_login, iam_login, store_from_environment
-from sandbox.vault import Vault
+from sandbox.outside.vault import Vault
 from tests.integration.conftest import COURIER_SECRET, GATEWAY_SECRET
 
 

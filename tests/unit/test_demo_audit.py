@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.demo.audit import Evidence, check
-from sandbox.demo.scenario import CUSTOMERS, DEMO_CATALOG, POINTS_PER_CUSTOMER
+from demo.audit import Evidence, check
+from demo.scenario import CUSTOMERS, DEMO_CATALOG, POINTS_PER_CUSTOMER
 
 ORDERS = {
     "o-ok": {

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from policies.check import evaluate
-from sandbox.synth import ROOT, run_synth
+from synth.program import ROOT, run_synth
 
 Graph = dict[str, Any]
 

@@ -1,6 +1,6 @@
 """The program and its components under Pulumi mocks, read from the synthesized graphs.
 
-Each stack is synthesized once (``python -m sandbox.synth``, the real ``__main__.py`` with
+Each stack is synthesized once (``python -m synth.program``, the real ``__main__.py`` with
 that stack's config); assertions name the resource's URN.
 """
 
@@ -22,7 +22,7 @@ from components.region import ORDER_TASKS
 from components.saga import SagaBindings, compile_saga
 from components.step import SagaStepArgs, TaskArgs
 from handlers.usage_plans import usage_plan_key
-from sandbox.synth import ROOT, SynthError, run_synth
+from synth.program import ROOT, SynthError, run_synth
 
 FUNCTION = "aws:lambda/function:Function"
 ROLE = "aws:iam/role:Role"

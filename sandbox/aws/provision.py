@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from sandbox.runtime import FunctionSpec
+from sandbox.runtime.functions import FunctionSpec
 
 Resource = dict[str, Any]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sandbox.demo.driver import PARKED, Run
-from sandbox.demo.scenario import DEMO_CATALOG, POINTS_PER_CUSTOMER
+from demo.driver import PARKED, Run
+from demo.scenario import DEMO_CATALOG, POINTS_PER_CUSTOMER
 from sandbox.up import Sandbox
 
 

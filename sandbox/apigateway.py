@@ -21,8 +21,8 @@ from typing import Any
 
 import jsonschema
 
-from sandbox.runtime import LambdaRuntime
-from sandbox.stepfunctions import FunctionError
+from sandbox.runtime.errors import FunctionError
+from sandbox.runtime.functions import LambdaRuntime
 
 ACCOUNT = "123456789012"
 

@@ -8,11 +8,11 @@ import logging
 import threading
 from typing import Any
 
-from sandbox.provision import MappingSpec
-from sandbox.runtime import LambdaRuntime
-from sandbox.stepfunctions import FunctionError
+from sandbox.aws.provision import MappingSpec
+from sandbox.runtime.errors import FunctionError
+from sandbox.runtime.functions import LambdaRuntime
 
-log = logging.getLogger("sandbox.pollers")
+log = logging.getLogger("sandbox.runtime.pollers")
 
 
 class QueuePoller:

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 
 from components.saga import SagaBindings, SagaDefinition, compile_saga
-from sandbox.stepfunctions import FunctionError
+from sandbox.runtime.errors import FunctionError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -1,7 +1,7 @@
 """``make demo``: launch day in the sandbox. A 50x spike and a courier outage, then an audit
 that proves no customer was charged for what did not ship. Exit 1 when an invariant fails.
 
-    python -m sandbox.demo [--orders 200] [--spike 50] [--outage 10] [--seed 7] [--time-scale 0.05] [--json]
+    python -m demo [--orders 200] [--spike 50] [--outage 10] [--seed 7] [--time-scale 0.05] [--json]
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sandbox.demo.audit import audit
-from sandbox.demo.driver import Driver, Run, Sample
-from sandbox.demo.report import as_html, as_text, summary
-from sandbox.demo.scenario import CUSTOMERS, DEMO_CATALOG, POINTS_PER_CUSTOMER, Knobs, make_plan
+from demo.audit import audit
+from demo.driver import Driver, Run, Sample
+from demo.report import as_html, as_text, summary
+from demo.scenario import CUSTOMERS, DEMO_CATALOG, POINTS_PER_CUSTOMER, Knobs, make_plan
 from sandbox.seed import seed
-from sandbox.synth import ROOT
 from sandbox.up import Sandbox, SandboxError, SandboxSettings
+from synth.program import ROOT
 
 REPORT = ROOT / "build" / "demo-report.html"
 
@@ -58,7 +58,7 @@ def _print_progress(sample: Sample) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
     defaults = Knobs()
     parser.add_argument("--orders", type=int, default=defaults.orders)
     parser.add_argument("--spike", type=float, default=defaults.spike, help="spike rate as a multiple of the baseline")

@@ -7,9 +7,9 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from sandbox.demo.audit import Audit
-from sandbox.demo.driver import Run
-from sandbox.demo.scenario import Knobs, Plan
+from demo.audit import Audit
+from demo.driver import Run
+from demo.scenario import Knobs, Plan
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

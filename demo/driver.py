@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.demo.scenario import Knobs, Plan, PlannedOrder
+from demo.scenario import Knobs, Plan, PlannedOrder
 from sandbox.up import Sandbox
 
 SENDERS = 48

@@ -1,5 +1,5 @@
 """Run the real program (``__main__.py``) under Pulumi mocks with a stack's config and write
-its resource graph: ``python -m sandbox.synth --stack prod-use1`` → ``build/prod-use1.resources.json``.
+its resource graph: ``python -m synth --stack prod-use1`` → ``build/prod-use1.resources.json``.
 
 Every resource appears with its type, logical name, parent and inputs as the engine sees
 them (camelCase), plus the mocked outputs. The policy check and the sandbox read this file.
@@ -226,7 +226,7 @@ def run_synth(stack: str, root: Path = ROOT, program: Path | None = None, out: P
     command = [
         sys.executable,
         "-m",
-        "sandbox.synth",
+        "synth",
         "--stack",
         stack,
         "--root",
@@ -258,7 +258,7 @@ def _json_default(value: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.synth", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m synth", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, help="the stack whose Pulumi.<stack>.yaml to use")
     parser.add_argument("--out", help="where to write the graph (default: build/<stack>.resources.json)")
     parser.add_argument("--program", help="another Pulumi program to run with the stack's config")
@@ -274,7 +274,3 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(graph, indent=1, sort_keys=True, default=_json_default))
     print(f"{len(graph['resources'])} resources -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -35,17 +35,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.utils import boto_client
 
+from sandbox.runtime.errors import FunctionError
+
 Invoke = Callable[[str, Any], Any]
 """``invoke(function_name_or_arn, payload) -> result``; raise ``FunctionError`` to fail."""
-
-
-class FunctionError(Exception):
-    """A function error as Lambda reports it: the class name is what ASL Retry/Catch match."""
-
-    def __init__(self, error_type: str, message: str = "") -> None:
-        super().__init__(f"{error_type}: {message}")
-        self.error_type = error_type
-        self.message = message
 
 
 def route_lambda_invokes(session: boto3.Session, invoke: Invoke) -> Callable[[], None]:

@@ -3,7 +3,7 @@
 Lambda tasks are forwarded over HTTP to the sandbox's runtime (``RuntimeServer``), so moto,
 the interpreter and the API each get a core instead of sharing one interpreter lock.
 
-    python -m sandbox.aws_process --port 4566 --runtime-url http://127.0.0.1:PORT --time-scale 0.05
+    python -m sandbox.aws.server --port 4566 --runtime-url http://127.0.0.1:PORT --time-scale 0.05
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from sandbox.dynamodb import serialize_dynamodb_requests
-from sandbox.stepfunctions import FunctionError, Invoke, reuse_interpreter_clients, route_lambda_invokes, time_scale
+from sandbox.aws.dynamodb import serialize_dynamodb_requests
+from sandbox.aws.stepfunctions import Invoke, reuse_interpreter_clients, route_lambda_invokes, time_scale
+from sandbox.runtime.errors import FunctionError
 
 READY = "aws ready"
 
@@ -48,7 +49,7 @@ def forward_to(runtime_url: str) -> Invoke:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.aws_process")
+    parser = argparse.ArgumentParser(prog="python -m sandbox.aws.server")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--runtime-url", required=True)
     parser.add_argument("--time-scale", type=float, default=1.0)

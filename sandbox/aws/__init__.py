@@ -1,0 +1,1 @@
+"""The embedded AWS: moto in a process of its own, Step Functions seams, DynamoDB isolation, provisioning."""

@@ -1,0 +1,1 @@
+"""The outside world: payment gateway and courier, the identity providers, Vault (OpenBao)."""

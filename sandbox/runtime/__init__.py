@@ -1,0 +1,1 @@
+"""The Lambda runtime: worker processes per function, and the event source pollers."""

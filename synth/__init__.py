@@ -1,0 +1,1 @@
+"""The program under Pulumi mocks, and a typed model of the resource graph it writes."""

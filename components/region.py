@@ -21,7 +21,7 @@ from components.function import Function, FunctionArgs, FunctionSettings
 from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs
 from components.order_saga import ORDER_SAGA
 from components.saga_machine import Saga, SagaArgs
-from components.step import SagaStep, SagaStepArgs, TaskArgs
+from components.step import SagaStepComponent, SagaStepComponentArgs, TaskArgs
 from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
 from handlers.contract import PARTNERS, PAYMENT_GATEWAY
 
@@ -104,9 +104,9 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
     )
 
     steps = {
-        step.name: SagaStep(
+        step.name: SagaStepComponent(
             f"step-{step.name}",
-            SagaStepArgs(
+            SagaStepComponentArgs(
                 step=step,
                 forward=_task(step.name, config, tables),
                 compensation=_task(step.compensation, config, tables) if step.compensation else None,

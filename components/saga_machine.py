@@ -17,14 +17,14 @@ import pulumi_aws as aws
 
 from components import iam
 from components.saga import SagaBindings, SagaDefinition, compile_saga
-from components.step import SagaStep
+from components.step import SagaStepComponent
 
 
 @dataclass
 class SagaArgs:
     definition: SagaDefinition
-    steps: Mapping[str, SagaStep]
-    """The ``SagaStep`` component of every declared step, by step name."""
+    steps: Mapping[str, SagaStepComponent]
+    """The ``SagaStepComponent`` of every declared step, by step name."""
     table_name: pulumi.Input[str]
     table_arn: pulumi.Input[str]
     event_bus_name: pulumi.Input[str]
@@ -37,12 +37,12 @@ class SagaArgs:
     def problems(self) -> list[str]:
         declared = [step.name for step in self.definition.steps]
         found = [
-            f"saga {self.definition.name!r}: no SagaStep for step {name!r}"
+            f"saga {self.definition.name!r}: no SagaStepComponent for step {name!r}"
             for name in declared
             if name not in self.steps
         ]
         found += [
-            f"saga {self.definition.name!r}: SagaStep {name!r} is not in the declaration"
+            f"saga {self.definition.name!r}: SagaStepComponent {name!r} is not in the declaration"
             for name in self.steps
             if name not in declared
         ]

@@ -1,4 +1,4 @@
-"""``SagaStep`` component: a forward step and its compensator, as product teams compose them.
+"""``SagaStepComponent`` (type ``order-saga:index:SagaStep``): a step and its compensator, composed.
 
 Each task is its own Lambda with its own role (``Function``); the step owns the dead-letter
 queue its parked tasks go to, and an alarm on that queue's depth.
@@ -31,7 +31,7 @@ class TaskArgs:
 
 
 @dataclass
-class SagaStepArgs:
+class SagaStepComponentArgs:
     step: saga.SagaStep
     """The declaration: its name, its compensation's name, its timeout."""
     forward: TaskArgs
@@ -55,7 +55,7 @@ class SagaStepArgs:
         return found
 
 
-class SagaStep(pulumi.ComponentResource):
+class SagaStepComponent(pulumi.ComponentResource):
     """Forward and compensating functions, the step's dead-letter queue and its alarm."""
 
     function_arns: dict[str, pulumi.Output[str]]
@@ -64,7 +64,7 @@ class SagaStep(pulumi.ComponentResource):
     dead_letter_queue_arn: pulumi.Output[str]
     dead_letter_queue_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: SagaStepArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: SagaStepComponentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = args.problems()
         if problems:
             raise ValueError("; ".join(problems))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.audit import audit
-from demo.driver import Driver, Run, Sample
+from demo.driver import Driver, LaunchDayRun, Sample
 from demo.report import as_html, as_text, summary
 from demo.scenario import CUSTOMERS, DEMO_CATALOG, POINTS_PER_CUSTOMER, Knobs, make_plan
 from sandbox.seed import seed
@@ -24,7 +24,7 @@ from synth.program import ROOT
 REPORT = ROOT / "build" / "demo-report.html"
 
 
-def run_demo(knobs: Knobs, *, progress: bool = True) -> tuple[dict[str, Any], Run]:
+def run_demo(knobs: Knobs, *, progress: bool = True) -> tuple[dict[str, Any], LaunchDayRun]:
     """Start the sandbox, play the scenario, audit it; returns the summary and the run."""
     plan = make_plan(knobs)
     settings = SandboxSettings(time_scale=knobs.time_scale, seed=False, warm_workers=2)

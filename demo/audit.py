@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from demo.driver import PARKED, Run
+from demo.driver import PARKED, LaunchDayRun
 from demo.scenario import DEMO_CATALOG, POINTS_PER_CUSTOMER
 from sandbox.up import Sandbox
 
@@ -68,7 +68,7 @@ class Evidence:
     executions: Counter[str]
 
 
-def gather(sandbox: Sandbox, run: Run) -> Evidence:
+def gather(sandbox: Sandbox, run: LaunchDayRun) -> Evidence:
     outputs = sandbox.outputs
     names: Counter[str] = Counter()
     sfn = sandbox.aws("stepfunctions")
@@ -85,7 +85,7 @@ def gather(sandbox: Sandbox, run: Run) -> Evidence:
     )
 
 
-def audit(sandbox: Sandbox, run: Run) -> Audit:
+def audit(sandbox: Sandbox, run: LaunchDayRun) -> Audit:
     evidence = gather(sandbox, run)
     result = check(evidence)
     parked = {o for o in evidence.accepted if evidence.orders.get(o, {}).get("status") == PARKED}

@@ -51,7 +51,7 @@ class Sample:
 
 
 @dataclass
-class Run:
+class LaunchDayRun:
     requests: list[Request] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     accepted: dict[str, str] = field(default_factory=dict)  # orderId -> Idempotency-Key
@@ -62,13 +62,13 @@ class Run:
 class Driver:
     def __init__(self, sandbox: Sandbox, plan: Plan, knobs: Knobs, progress: Callable[[Sample], None]) -> None:
         self.sandbox, self.plan, self.knobs, self.progress = sandbox, plan, knobs, progress
-        self.run = Run()
+        self.run = LaunchDayRun()
         self.lock = threading.Lock()
         self.tokens: dict[str, str] = {}
         self.submitted = 0
         self.started = 0.0
 
-    def play(self, drain_seconds: float = 600) -> Run:
+    def play(self, drain_seconds: float = 600) -> LaunchDayRun:
         self.started = time.monotonic()
         stop_watching = threading.Event()
         watcher = threading.Thread(target=self._watch, args=(stop_watching,), daemon=True)

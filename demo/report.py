@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from demo.audit import Audit
-from demo.driver import Run
+from demo.driver import LaunchDayRun
 from demo.scenario import Knobs, Plan
 
 
@@ -19,7 +19,7 @@ def percentile(samples: Sequence[float], q: float) -> float:
     return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
 
-def summary(knobs: Knobs, run: Run, result: Audit) -> dict[str, Any]:
+def summary(knobs: Knobs, run: LaunchDayRun, result: Audit) -> dict[str, Any]:
     latencies = [r.latency_ms for r in run.requests if r.status == 202]
     return {
         "knobs": vars(knobs),
@@ -140,7 +140,7 @@ def _svg_bars(title: str, values: dict[str, int]) -> str:
     return "".join(parts)
 
 
-def as_html(report: dict[str, Any], run: Run, plan: Plan) -> str:
+def as_html(report: dict[str, Any], run: LaunchDayRun, plan: Plan) -> str:
     marks = [
         (plan.spike_start, "spike"),
         (plan.spike_end, "spike ends"),

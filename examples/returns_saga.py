@@ -3,7 +3,7 @@
     ReceiveReturn -> RefundPayment -> RestockInventory
     (undo: RejectReturn)  (undo: ChargeBack)  (nothing to undo)
 
-The declaration is data; ``SagaStep`` gives each task its function, role, dead-letter
+The declaration is data; ``SagaStepComponent`` gives each task its function, role, dead-letter
 queue and alarm; ``Saga`` compiles the state machine. The handlers (``handlers.returns``)
 are the returns team's to write: this program shows the infrastructure, and the tests
 synthesize it (``python -m synth.program --stack sandbox --program examples/returns_saga.py``).
@@ -19,8 +19,7 @@ from components.function import FunctionSettings
 from components.observability import AlarmTopic
 from components.saga import SagaDefinition, SagaStep
 from components.saga_machine import Saga, SagaArgs
-from components.step import SagaStep as SagaStepComponent
-from components.step import SagaStepArgs, TaskArgs
+from components.step import SagaStepComponent, SagaStepComponentArgs, TaskArgs
 
 RETURNS_SAGA = SagaDefinition(
     name="returns",
@@ -66,7 +65,7 @@ def task(handler: str) -> TaskArgs:
 steps = {
     step.name: SagaStepComponent(
         f"returns-{step.name}",
-        SagaStepArgs(
+        SagaStepComponentArgs(
             step=step,
             forward=task(f"handlers.returns.{step.name.lower()}_handler"),
             compensation=task(f"handlers.returns.{step.compensation.lower()}_handler") if step.compensation else None,

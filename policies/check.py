@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -32,10 +31,7 @@ from pulumi_policy import (
 )
 
 from policies.rules import POLICIES
-
-
-class GraphError(Exception):
-    """The graph cannot be read or is not a resource graph."""
+from synth.graph import Graph, GraphError, Resource
 
 
 @dataclass(frozen=True)
@@ -46,21 +42,6 @@ class Violation:
     resourceType: str
     resource: str
     message: str
-
-
-def load_graph(path: Path) -> dict[str, Any]:
-    try:
-        graph = json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise GraphError(f"no such graph file: {path}") from error
-    except ValueError as error:
-        raise GraphError(f"{path} is not JSON: {error}") from error
-    resources = graph.get("resources") if isinstance(graph, dict) else None
-    if not isinstance(resources, list) or not all(
-        isinstance(r, dict) and {"urn", "type", "name", "inputs"} <= set(r) for r in resources
-    ):
-        raise GraphError(f"{path} is not a resource graph (want resources with urn, type, name, inputs)")
-    return dict(graph)
 
 
 def _options(parent: str | None) -> PolicyResourceOptions:
@@ -75,28 +56,27 @@ def _options(parent: str | None) -> PolicyResourceOptions:
     )
 
 
-def _stack_resources(resources: list[dict[str, Any]]) -> list[PolicyResource]:
+def _stack_resources(resources: list[Resource]) -> list[PolicyResource]:
     """PolicyResources with their outputs, parents and dependencies linked, as the engine gives them."""
     built: dict[str, PolicyResource] = {}
     for resource in resources:
-        built[resource["urn"]] = PolicyResource(
-            resource_type=resource["type"],
-            props=resource.get("outputs") or resource["inputs"],
-            urn=resource["urn"],
-            name=resource["name"],
-            opts=_options(resource.get("parent")),
+        built[resource.urn] = PolicyResource(
+            resource_type=resource.type,
+            props=resource.outputs or resource.inputs,
+            urn=resource.urn,
+            name=resource.name,
+            opts=_options(resource.parent),
             provider=None,
             parent=None,
             dependencies=[],
             property_dependencies={},
         )
     for resource in resources:
-        policy_resource = built[resource["urn"]]
-        policy_resource.parent = built.get(resource.get("parent") or "")
-        policy_resource.dependencies = [built[u] for u in resource.get("dependencies", []) if u in built]
+        policy_resource = built[resource.urn]
+        policy_resource.parent = built.get(resource.parent or "")
+        policy_resource.dependencies = [built[u] for u in resource.dependencies if u in built]
         policy_resource.property_dependencies = {
-            key: [built[u] for u in urns if u in built]
-            for key, urns in resource.get("propertyDependencies", {}).items()
+            key: [built[u] for u in urns if u in built] for key, urns in resource.property_dependencies.items()
         }
     return list(built.values())
 
@@ -104,37 +84,37 @@ def _stack_resources(resources: list[dict[str, Any]]) -> list[PolicyResource]:
 class _Reporter:
     """Collects one policy's violations, resolving the URN it names to the resource."""
 
-    def __init__(self, policy: Policy, resources: list[dict[str, Any]], found: list[Violation]) -> None:
+    def __init__(self, policy: Policy, graph: Graph, found: list[Violation]) -> None:
         self.policy = policy
-        self.by_urn = {resource["urn"]: resource for resource in resources}
+        self.graph = graph
         self.found = found
-        self.resource: dict[str, Any] | None = None  # the resource a resource rule is looking at
+        self.resource: Resource | None = None  # the resource a resource rule is looking at
 
     def __call__(self, message: str, urn: str | None = None) -> None:
-        target = self.by_urn.get(urn or "") or self.resource or {"urn": urn or "", "type": "stack"}
+        target = self.graph.by_urn(urn or "") or self.resource
+        typ, where = (target.type, target.urn) if target else ("stack", urn or "")
         level = self.policy.enforcement_level or EnforcementLevel.MANDATORY
         severity = self.policy.severity.value if self.policy.severity else "medium"
-        self.found.append(Violation(self.policy.name, severity, level.value, target["type"], target["urn"], message))
+        self.found.append(Violation(self.policy.name, severity, level.value, typ, where, message))
 
 
-def evaluate(graph: dict[str, Any], policies: Sequence[Policy] = POLICIES) -> list[Violation]:
+def evaluate(graph: Graph, policies: Sequence[Policy] = POLICIES) -> list[Violation]:
     """Run every policy; returns what each reported."""
-    resources: list[dict[str, Any]] = graph["resources"]
     found: list[Violation] = []
     for policy in policies:
-        report = _Reporter(policy, resources, found)
+        report = _Reporter(policy, graph, found)
         if isinstance(policy, StackValidationPolicy):
-            policy.validate(StackValidationArgs(_stack_resources(resources), config={}), report)
+            policy.validate(StackValidationArgs(_stack_resources(graph.resources), config={}), report)
             continue
         assert isinstance(policy, ResourceValidationPolicy)
-        for resource in (r for r in resources if r.get("custom", True)):
+        for resource in (r for r in graph.resources if r.custom):
             report.resource = resource
             args = ResourceValidationArgs(
-                resource["type"],
-                resource["inputs"],
-                resource["urn"],
-                resource["name"],
-                _options(resource.get("parent")),
+                resource.type,
+                resource.inputs,
+                resource.urn,
+                resource.name,
+                _options(resource.parent),
                 None,
                 config={},
             )
@@ -187,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for stack in args.stack or []:
             reports.append((stack, evaluate(run_synth(stack))))
         for path in args.graph or []:
-            reports.append((str(path), evaluate(load_graph(path))))
+            reports.append((str(path), evaluate(Graph.load(path))))
     except (SynthError, GraphError) as error:
         print(f"policy check: {error}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ import jsonschema
 
 from sandbox.runtime.errors import FunctionError
 from sandbox.runtime.functions import LambdaRuntime
+from synth.graph import Graph, Resource
 
 ACCOUNT = "123456789012"
 
@@ -75,7 +76,7 @@ class Route:
 
 
 @dataclass
-class Authorizer:
+class RouteAuthorizer:
     function: str
     header: str
     ttl_seconds: int
@@ -88,38 +89,38 @@ class GatewayError(Exception):
         self.status, self.message = status, message
 
 
-def _by_type(graph: dict[str, Any], typ: str) -> list[dict[str, Any]]:
-    return [r for r in graph["resources"] if r["type"] == f"aws:apigateway/{typ}"]
+def _by_type(graph: Graph, typ: str) -> list[Resource]:
+    return graph.of_type(f"aws:apigateway/{typ}")
 
 
 class RestApi:
     """One deployed REST API and stage, read from the graph."""
 
-    def __init__(self, graph: dict[str, Any], runtime: LambdaRuntime, region: str) -> None:
+    def __init__(self, graph: Graph, runtime: LambdaRuntime, region: str) -> None:
         self.runtime = runtime
         [stage] = _by_type(graph, "stage:Stage")  # one API and stage per region: the program's shape
-        self.api_id = str(stage["inputs"]["restApi"])
-        self.stage = str(stage["inputs"]["stageName"])
+        self.api_id = str(stage.inputs["restApi"])
+        self.stage = str(stage.inputs["stageName"])
         self.region = region
-        paths = {r["name"] + "-id": r["outputs"]["path"] for r in _by_type(graph, "resource:Resource")}
-        models = {m["inputs"]["name"]: json.loads(m["inputs"]["schema"]) for m in _by_type(graph, "model:Model")}
+        paths = {r.name + "-id": r.outputs["path"] for r in _by_type(graph, "resource:Resource")}
+        models = {m.inputs["name"]: json.loads(m.inputs["schema"]) for m in _by_type(graph, "model:Model")}
         integrations = {
-            (i["inputs"]["resourceId"], i["inputs"]["httpMethod"]): re.sub(
-                r".*/functions/(.+)/invocations$", r"\1", i["inputs"]["uri"]
+            (i.inputs["resourceId"], i.inputs["httpMethod"]): re.sub(
+                r".*/functions/(.+)/invocations$", r"\1", i.inputs["uri"]
             )
             for i in _by_type(graph, "integration:Integration")
         }
         self.authorizers = {
-            a["name"] + "-id": Authorizer(
-                function=re.sub(r".*/functions/(.+)/invocations$", r"\1", a["inputs"]["authorizerUri"]),
-                header=a["inputs"]["identitySource"].removeprefix("method.request.header."),
-                ttl_seconds=int(a["inputs"].get("authorizerResultTtlInSeconds", 300)),
+            a.name + "-id": RouteAuthorizer(
+                function=re.sub(r".*/functions/(.+)/invocations$", r"\1", a.inputs["authorizerUri"]),
+                header=a.inputs["identitySource"].removeprefix("method.request.header."),
+                ttl_seconds=int(a.inputs.get("authorizerResultTtlInSeconds", 300)),
             )
             for a in _by_type(graph, "authorizer:Authorizer")
         }
         self.routes: list[Route] = []
         for method in _by_type(graph, "method:Method"):
-            inputs = method["inputs"]
+            inputs = method.inputs
             template = paths[inputs["resourceId"]]
             parameters = inputs.get("requestParameters") or {}
             model = (inputs.get("requestModels") or {}).get("application/json")
@@ -139,18 +140,18 @@ class RestApi:
                     schema=models.get(model) if model else None,
                 )
             )
-        keys = {k["name"] + "-id": k["inputs"]["value"] for k in _by_type(graph, "apiKey:ApiKey")}
-        plans = {p["name"] + "-id": p["inputs"] for p in _by_type(graph, "usagePlan:UsagePlan")}
+        keys = {k.name + "-id": k.inputs["value"] for k in _by_type(graph, "apiKey:ApiKey")}
+        plans = {p.name + "-id": p.inputs for p in _by_type(graph, "usagePlan:UsagePlan")}
         self.plans: dict[str, UsagePlan] = {}
         for link in _by_type(graph, "usagePlanKey:UsagePlanKey"):
-            plan = plans[link["inputs"]["usagePlanId"]]
+            plan = plans[link.inputs["usagePlanId"]]
             throttle = plan.get("throttleSettings") or {}
             quota = plan.get("quotaSettings") or {}
-            self.plans[keys[link["inputs"]["keyId"]]] = UsagePlan(
+            self.plans[keys[link.inputs["keyId"]]] = UsagePlan(
                 TokenBucket(float(throttle.get("rateLimit", 10_000)), int(throttle.get("burstLimit", 5_000))),
                 int(quota["limit"]) if quota.get("limit") else None,
             )
-        settings = [s["inputs"]["settings"] for s in _by_type(graph, "methodSettings:MethodSettings")]
+        settings = [s.inputs["settings"] for s in _by_type(graph, "methodSettings:MethodSettings")]
         stage_limits = settings[0] if settings else {}
         self.stage_bucket = TokenBucket(
             float(stage_limits.get("throttlingRateLimit", 10_000)),

@@ -36,6 +36,7 @@ from sandbox.outside.vault import Vault
 from sandbox.runtime.functions import LambdaRuntime, RuntimeServer
 from sandbox.runtime.pollers import QueuePoller
 from sandbox.seed import seed
+from synth.graph import Graph
 from synth.program import ROOT, read_config, run_synth
 
 log = logging.getLogger("sandbox")
@@ -69,7 +70,7 @@ class Sandbox:
         self.region = self.config.get("aws:region", "us-east-1")
         self._stack = ExitStack()
         self.crashed: str | None = None
-        self.graph: dict[str, Any] = {}
+        self.graph = Graph([])
         self.provisioned = Provisioned()
 
     # -- what a caller uses -------------------------------------------------------------------
@@ -84,7 +85,7 @@ class Sandbox:
 
     @property
     def outputs(self) -> dict[str, Any]:
-        return dict(self.graph.get("outputs", {}))
+        return self.graph.outputs
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -168,7 +169,7 @@ class Sandbox:
             self.vault.put_secret(partner.vault_path, {"api_key": service.api_key})
             self.vault.grant(partner.vault_role, [partner.vault_path], logins, role_id=partner.vault_role)
 
-        log.info("provisioning %d resources", len(self.graph["resources"]))
+        log.info("provisioning %d resources", len(self.graph.resources))
         self.provisioned = Provisioner(self.session, self.aws_endpoint).provision(self.graph)
         for spec in self.provisioned.functions:
             self.runtime.deploy(spec)

@@ -15,11 +15,14 @@ import json
 import runpy
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from synth.graph import Graph
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -216,11 +219,13 @@ def _referenced_stacks(config: dict[str, str], root: Path) -> dict[str, dict[str
     if not primary:
         return {}
     stack = primary.rsplit("/", 1)[-1]
-    graph = run_synth(stack, root)
-    return {primary: graph["outputs"]}
+    # Into a scratch file: the primary's own graph in build/ is not this synth's to rewrite.
+    with tempfile.TemporaryDirectory() as scratch:
+        graph = run_synth(stack, root, out=Path(scratch) / f"{stack}.resources.json")
+    return {primary: graph.outputs}
 
 
-def run_synth(stack: str, root: Path = ROOT, program: Path | None = None, out: Path | None = None) -> dict[str, Any]:
+def run_synth(stack: str, root: Path = ROOT, program: Path | None = None, out: Path | None = None) -> Graph:
     """Synthesize ``stack`` in a fresh interpreter; returns (and writes) its graph."""
     out = out or BUILD / f"{stack}.resources.json"
     command = [
@@ -244,7 +249,7 @@ def run_synth(stack: str, root: Path = ROOT, program: Path | None = None, out: P
     )
     if result.returncode != 0:
         raise SynthError(f"synth of {stack!r} failed:\n{result.stderr.strip()[-3000:]}")
-    return dict(json.loads(out.read_text()))
+    return Graph.load(out)
 
 
 def _json_default(value: Any) -> Any:

@@ -15,8 +15,7 @@ from typing import Any
 import boto3
 
 from sandbox.runtime.functions import FunctionSpec
-
-Resource = dict[str, Any]
+from synth.graph import Graph, Resource
 
 
 @dataclass(frozen=True)
@@ -77,20 +76,20 @@ class Provisioner:
             "aws:lambda/eventSourceMapping:EventSourceMapping": self.mapping,
         }
 
-    def provision(self, graph: dict[str, Any]) -> Provisioned:
+    def provision(self, graph: Graph) -> Provisioned:
         # Dependencies first: dead-letter queues before the queues that name them.
         # Dependencies first: roles before their policies, queues (dead-letter queues first)
         # before what names them.
         ordered = sorted(
-            graph["resources"],
+            graph.resources,
             key=lambda r: (
-                r["type"] != "aws:iam/role:Role",
-                r["type"] != "aws:sqs/queue:Queue",
-                "redrivePolicy" in r["inputs"],
+                r.type != "aws:iam/role:Role",
+                r.type != "aws:sqs/queue:Queue",
+                "redrivePolicy" in r.inputs,
             ),
         )
         for resource in ordered:
-            typ = resource["type"]
+            typ = resource.type
             handler = self.handlers.get(typ)
             if handler is not None:
                 handler(resource)
@@ -101,7 +100,7 @@ class Provisioner:
     # -- one provisioner per modeled type ------------------------------------------------------
 
     def table(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         keys = [{"AttributeName": inputs["hashKey"], "KeyType": "HASH"}]
         if inputs.get("rangeKey"):
             keys.append({"AttributeName": inputs["rangeKey"], "KeyType": "RANGE"})
@@ -134,7 +133,7 @@ class Provisioner:
         self.dynamodb.create_table(**arguments)
 
     def queue(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         attributes = {
             "MessageRetentionPeriod": str(int(inputs.get("messageRetentionSeconds", 345600))),
             "VisibilityTimeout": str(int(inputs.get("visibilityTimeoutSeconds", 30))),
@@ -145,16 +144,16 @@ class Provisioner:
         self.result.queue_urls[inputs["name"]] = url
 
     def queue_policy(self, resource: Resource) -> None:
-        name = resource["inputs"]["queueUrl"].rsplit("/", 1)[-1]
+        name = resource.inputs["queueUrl"].rsplit("/", 1)[-1]
         self.sqs.set_queue_attributes(
-            QueueUrl=self.result.queue_urls[name], Attributes={"Policy": resource["inputs"]["policy"]}
+            QueueUrl=self.result.queue_urls[name], Attributes={"Policy": resource.inputs["policy"]}
         )
 
     def bus(self, resource: Resource) -> None:
-        self.events.create_event_bus(Name=resource["inputs"]["name"])
+        self.events.create_event_bus(Name=resource.inputs["name"])
 
     def archive(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         self.events.create_archive(
             ArchiveName=inputs["name"],
             EventSourceArn=inputs["eventSourceArn"],
@@ -162,7 +161,7 @@ class Provisioner:
         )
 
     def rule(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         self.events.put_rule(
             Name=inputs["name"],
             EventBusName=inputs.get("eventBusName", "default"),
@@ -170,8 +169,8 @@ class Provisioner:
         )
 
     def target(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
-        target = {"Id": inputs.get("targetId", resource["name"][:64]), "Arn": inputs["arn"]}
+        inputs = resource.inputs
+        target = {"Id": inputs.get("targetId", resource.name[:64]), "Arn": inputs["arn"]}
         if inputs.get("roleArn"):
             target["RoleArn"] = inputs["roleArn"]
         self.events.put_targets(
@@ -179,18 +178,18 @@ class Provisioner:
         )
 
     def role(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         self.iam.create_role(RoleName=inputs["name"], AssumeRolePolicyDocument=inputs["assumeRolePolicy"])
 
     def role_policy(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
-        self.iam.put_role_policy(RoleName=inputs["role"], PolicyName=resource["name"], PolicyDocument=inputs["policy"])
+        inputs = resource.inputs
+        self.iam.put_role_policy(RoleName=inputs["role"], PolicyName=resource.name, PolicyDocument=inputs["policy"])
 
     def log_group(self, resource: Resource) -> None:
-        self.logs.create_log_group(logGroupName=resource["inputs"]["name"])
+        self.logs.create_log_group(logGroupName=resource.inputs["name"])
 
     def state_machine(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         self.sfn.create_state_machine(
             name=inputs["name"],
             definition=inputs["definition"],
@@ -199,10 +198,10 @@ class Provisioner:
         )
 
     def topic(self, resource: Resource) -> None:
-        self.sns.create_topic(Name=resource["inputs"]["name"])
+        self.sns.create_topic(Name=resource.inputs["name"])
 
     def alarm(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         arguments: dict[str, Any] = {
             "AlarmName": inputs["name"],
             "EvaluationPeriods": int(inputs["evaluationPeriods"]),
@@ -223,11 +222,11 @@ class Provisioner:
         self.cloudwatch.put_metric_alarm(**arguments)
 
     def function(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         self.result.functions.append(
             FunctionSpec(
                 name=inputs["name"],
-                arn=resource["outputs"]["arn"],
+                arn=resource.outputs["arn"],
                 handler=inputs["handler"],
                 environment=dict((inputs.get("environment") or {}).get("variables") or {}),
                 timeout_seconds=float(inputs.get("timeout", 3)),
@@ -239,7 +238,7 @@ class Provisioner:
         )
 
     def mapping(self, resource: Resource) -> None:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         name = inputs["eventSourceArn"].rsplit(":", 1)[-1]
         self.result.mappings.append(
             MappingSpec(

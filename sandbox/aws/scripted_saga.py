@@ -76,7 +76,7 @@ class ScriptedFunctions:
 
 
 @dataclass
-class Run:
+class SagaRun:
     """What one order went through, read back from moto after it stopped moving."""
 
     order_id: str
@@ -198,7 +198,7 @@ class DeployedSaga:
         response = self.rig.sfn.start_execution(stateMachineArn=self.arn, name=order_id, input=json.dumps(order))
         return str(response["executionArn"])
 
-    def run(self, order_id: str, *, answers: Mapping[str, Sequence[dict[str, Any] | str]] | None = None) -> Run:
+    def run(self, order_id: str, *, answers: Mapping[str, Sequence[dict[str, Any] | str]] | None = None) -> SagaRun:
         """Start an order and drive it until it ends, or parks with no answer scripted.
 
         ``answers`` maps a task to the operator's replies to its parks, in order: an action
@@ -228,12 +228,12 @@ class DeployedSaga:
                 )
             time.sleep(0.02)
 
-    def _read(self, order_id: str, execution: str, parked: list[dict[str, Any]]) -> Run:
+    def _read(self, order_id: str, execution: str, parked: list[dict[str, Any]]) -> SagaRun:
         history = self.rig.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
         entered = [
             event["stateEnteredEventDetails"]["name"] for event in history if "stateEnteredEventDetails" in event
         ]
-        return Run(
+        return SagaRun(
             order_id=order_id,
             execution_status=self.rig.sfn.describe_execution(executionArn=execution)["status"],
             order_status=self.rig.order_status(order_id),

@@ -30,7 +30,7 @@ def new_rsa_key() -> RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class Issuer:
+class SigningIssuer:
     """One issuer: its signing keys (newest first) and the tokens it mints."""
 
     _kids = itertools.count(1)
@@ -74,13 +74,13 @@ class Issuer:
         }
 
 
-class CustomerIssuer(Issuer):
+class CustomerIssuer(SigningIssuer):
     def token(self, customer_id: str, *, scopes: list[str] | None = None, client_id: str = CUSTOMER_CLIENT) -> str:
         scopes = ["orders:write", "orders:read"] if scopes is None else scopes
         return self.sign(self.claims(customer_id, scp=scopes, cid=client_id))
 
 
-class StaffIssuer(Issuer):
+class StaffIssuer(SigningIssuer):
     def token(self, user: str, *, roles: list[str] | None = None, client_id: str = STAFF_CLIENT) -> str:
         roles = ["OrderOps"] if roles is None else roles
         return self.sign(self.claims(user, roles=roles, azp=client_id))
@@ -96,7 +96,7 @@ class IdentityProvider:
         self.url = f"http://{bound_host!s}:{bound_port}"
         self.customers = CustomerIssuer(self.url, "customers", audience)
         self.staff = StaffIssuer(self.url, "staff", audience)
-        self._issuers: dict[str, Issuer] = {"customers": self.customers, "staff": self.staff}
+        self._issuers: dict[str, SigningIssuer] = {"customers": self.customers, "staff": self.staff}
         self._thread = threading.Thread(target=self._server.serve_forever, name="idp", daemon=True)
 
     def start(self) -> IdentityProvider:

@@ -122,7 +122,7 @@ class _Worker:
             self.kill()
 
 
-class Function:
+class FunctionPool:
     """One function's workers."""
 
     def __init__(
@@ -218,10 +218,10 @@ class LambdaRuntime:
         self.base_environment = base_environment
         self.default_concurrency = default_concurrency
         self.log_dir = log_dir
-        self.functions: dict[str, Function] = {}
+        self.functions: dict[str, FunctionPool] = {}
 
     def deploy(self, spec: FunctionSpec) -> None:
-        function = Function(spec, self.base_environment, self.default_concurrency, self.log_dir)
+        function = FunctionPool(spec, self.base_environment, self.default_concurrency, self.log_dir)
         self.functions[spec.name] = function
         self.functions[spec.arn] = function
 

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from components.order_saga import ORDER_SAGA
 from components.saga import DEFAULT_TRANSIENT_ERRORS, SagaDefinition, SagaStep
-from sandbox.aws.scripted_saga import HANG, DeployedSaga, Rig, Run, fails, new_order_id
+from sandbox.aws.scripted_saga import HANG, DeployedSaga, Rig, SagaRun, fails, new_order_id
 
 STEPS = [step.name for step in ORDER_SAGA.steps]
 UNDO = {step.name: step.compensation for step in ORDER_SAGA.steps}
@@ -36,12 +36,12 @@ def undo(steps: list[str]) -> list[str]:
     return [UNDO[step] for step in reversed(steps)]  # type: ignore[misc]
 
 
-def assert_confirmed(run: Run) -> None:
+def assert_confirmed(run: SagaRun) -> None:
     assert (run.execution_status, run.order_status) == ("SUCCEEDED", "CONFIRMED"), run
     assert run.event_types == ["OrderConfirmed"], run.events
 
 
-def assert_compensated(run: Run, failed_step: str, error: str) -> None:
+def assert_compensated(run: SagaRun, failed_step: str, error: str) -> None:
     assert (run.execution_status, run.order_status) == ("SUCCEEDED", "CANCELLED_COMPENSATED"), run
     assert run.event_types[-1] == "OrderFailed", run.events
     assert run.events[-1]["detail"]["failures"][failed_step]["Error"] == error
@@ -179,7 +179,7 @@ def test_operator_retry_of_a_parked_step_resumes_the_saga(rig: Rig, order_saga: 
     assert_confirmed_after_review(run)
 
 
-def assert_confirmed_after_review(run: Run) -> None:
+def assert_confirmed_after_review(run: SagaRun) -> None:
     assert (run.execution_status, run.order_status) == ("SUCCEEDED", "CONFIRMED"), run
     assert run.event_types == ["OrderNeedsReview", "OrderConfirmed"]
 

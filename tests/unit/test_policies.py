@@ -20,6 +20,7 @@ from components.order_saga import ORDER_SAGA
 from components.saga import SagaBindings, compile_saga
 from policies.check import _options, _stack_resources
 from policies.rules import POLICIES
+from synth.graph import Resource
 
 BY_NAME = {policy.name: policy for policy in POLICIES}
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -351,7 +352,7 @@ def stack_violations(
     policy = BY_NAME[policy_name]
     assert isinstance(policy, StackValidationPolicy)
     messages: list[str] = []
-    args = StackValidationArgs(_stack_resources(resources), config=config or {})
+    args = StackValidationArgs(_stack_resources([Resource.from_document(r) for r in resources]), config=config or {})
     policy.validate(args, collect(messages))
     return messages
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from policies.check import evaluate
+from synth.graph import Graph as SynthGraph
 from synth.program import ROOT, run_synth
 
 Graph = dict[str, Any]
@@ -22,7 +23,11 @@ Graph = dict[str, Any]
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graph]:
     out = tmp_path_factory.mktemp("graphs")
-    return {stack: run_synth(stack, out=out / f"{stack}.json") for stack in ("prod-use1", "prod-usw2", "sandbox")}
+    # Documents, not Graphs: the mutations below edit the JSON the synth wrote.
+    return {
+        stack: run_synth(stack, out=out / f"{stack}.json").to_document()
+        for stack in ("prod-use1", "prod-usw2", "sandbox")
+    }
 
 
 def find(graph: Graph, typ: str, name: str | None = None) -> dict[str, Any]:
@@ -86,7 +91,7 @@ MUTATIONS: dict[str, tuple[Callable[[Graph], None], str]] = {
 
 @pytest.mark.parametrize("stack", ["prod-use1", "prod-usw2", "sandbox"])
 def test_shipped_program_has_no_violation(shipped: dict[str, Graph], stack: str) -> None:
-    assert evaluate(shipped[stack]) == []
+    assert evaluate(SynthGraph.from_document(shipped[stack])) == []
 
 
 @pytest.mark.parametrize("fault", list(MUTATIONS))
@@ -94,7 +99,7 @@ def test_injected_fault_is_caught_by_the_policy_that_names_it(shipped: dict[str,
     mutate, policy = MUTATIONS[fault]
     graph = copy.deepcopy(shipped["prod-use1"])
     mutate(graph)
-    assert {violation.policy for violation in evaluate(graph)} == {policy}
+    assert {violation.policy for violation in evaluate(SynthGraph.from_document(graph))} == {policy}
 
 
 # -- the command line ------------------------------------------------------------------------------

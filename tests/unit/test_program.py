@@ -20,8 +20,9 @@ from components.iam import NO_RESOURCE_LEVEL_ACTIONS
 from components.order_saga import ORDER_SAGA
 from components.region import ORDER_TASKS
 from components.saga import SagaBindings, compile_saga
-from components.step import SagaStepArgs, TaskArgs
+from components.step import SagaStepComponentArgs, TaskArgs
 from handlers.usage_plans import usage_plan_key
+from synth.graph import Graph, Resource
 from synth.program import ROOT, SynthError, run_synth
 
 FUNCTION = "aws:lambda/function:Function"
@@ -31,50 +32,24 @@ QUEUE = "aws:sqs/queue:Queue"
 TABLE = "aws:dynamodb/table:Table"
 
 
-class Graph:
-    def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
-        self.resources: list[dict[str, Any]] = document["resources"]
-        self.by_urn = {resource["urn"]: resource for resource in self.resources}
+def policy_of(graph: Graph, function: Resource) -> dict[str, Any]:
+    """The inline policy of the role a function runs as."""
+    [role] = [r for r in graph.of_type(ROLE) if r.outputs["arn"] == function.inputs["role"]]
+    [policy] = [p for p in graph.of_type(ROLE_POLICY) if p.inputs["role"] == role.outputs["name"]]
+    document: dict[str, Any] = json.loads(policy.inputs["policy"])
+    return document
 
-    @property
-    def outputs(self) -> dict[str, Any]:
-        return dict(self.document["outputs"])
 
-    def of_type(self, typ: str) -> list[dict[str, Any]]:
-        return [resource for resource in self.resources if resource["type"] == typ]
-
-    def children(self, parent: dict[str, Any], typ: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in self.resources if r["parent"] == parent["urn"] and (typ is None or r["type"] == typ)]
-
-    def named(self, typ: str, name: str) -> dict[str, Any]:
-        found: list[dict[str, Any]] = [r for r in self.of_type(typ) if r["name"] == name]
-        assert len(found) == 1, f"{len(found)} {typ} named {name!r}"
-        return found[0]
-
-    def parent(self, resource: dict[str, Any]) -> dict[str, Any]:
-        parent: dict[str, Any] = self.by_urn[resource["parent"]]
-        return parent
-
-    def policy_of(self, function: dict[str, Any]) -> dict[str, Any]:
-        """The inline policy of the role a function runs as."""
-        [role] = [r for r in self.of_type(ROLE) if r["outputs"]["arn"] == function["inputs"]["role"]]
-        [policy] = [p for p in self.of_type(ROLE_POLICY) if p["inputs"]["role"] == role["outputs"]["name"]]
-        document: dict[str, Any] = json.loads(policy["inputs"]["policy"])
-        return document
-
-    def function(self, suffix: str) -> dict[str, Any]:
-        [found] = [f for f in self.of_type(FUNCTION) if f["inputs"]["name"].endswith(f"-{suffix}")]
-        return found
+def function_named(graph: Graph, suffix: str) -> Resource:
+    [found] = [f for f in graph.of_type(FUNCTION) if f.inputs["name"].endswith(f"-{suffix}")]
+    return found
 
 
 @pytest.fixture(scope="module")
 def graphs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Graph]]:
     out = tmp_path_factory.mktemp("graphs")
-    yield {
-        stack: Graph(run_synth(stack, out=out / f"{stack}.json")) for stack in ("prod-use1", "prod-usw2", "sandbox")
-    } | {
-        "returns": Graph(run_synth("sandbox", program=ROOT / "examples" / "returns_saga.py", out=out / "returns.json"))
+    yield {stack: run_synth(stack, out=out / f"{stack}.json") for stack in ("prod-use1", "prod-usw2", "sandbox")} | {
+        "returns": run_synth("sandbox", program=ROOT / "examples" / "returns_saga.py", out=out / "returns.json")
     }
 
 
@@ -92,15 +67,15 @@ def actions_on(policy: dict[str, Any], arn: str) -> set[str]:
 def test_every_saga_step_has_its_functions_dead_letter_queue_and_alarm(graphs: dict[str, Graph]) -> None:
     graph = graphs["prod-use1"]
     components = graph.of_type("order-saga:index:SagaStep")
-    assert sorted(c["name"] for c in components) == sorted(f"step-{s.name}" for s in ORDER_SAGA.steps)
+    assert sorted(c.name for c in components) == sorted(f"step-{s.name}" for s in ORDER_SAGA.steps)
     for component in components:
         functions = graph.children(component, "order-saga:index:Function")
-        assert len(functions) == 2, component["urn"]
+        assert len(functions) == 2, component.urn
         [queue] = graph.children(component, QUEUE)
-        assert queue["inputs"]["sqsManagedSseEnabled"] is True, queue["urn"]
-        assert queue["inputs"]["messageRetentionSeconds"] == 14 * 24 * 3600, queue["urn"]
+        assert queue.inputs["sqsManagedSseEnabled"] is True, queue.urn
+        assert queue.inputs["messageRetentionSeconds"] == 14 * 24 * 3600, queue.urn
         [alarm] = graph.children(component, "aws:cloudwatch/metricAlarm:MetricAlarm")
-        assert alarm["inputs"]["dimensions"] == {"QueueName": queue["outputs"]["name"]}, alarm["urn"]
+        assert alarm.inputs["dimensions"] == {"QueueName": queue.outputs["name"]}, alarm.urn
 
 
 def test_step_without_compensation_gets_one_function(graphs: dict[str, Graph]) -> None:
@@ -113,33 +88,33 @@ def test_every_function_has_its_own_role_and_log_group(graphs: dict[str, Graph])
     for stack in ("prod-use1", "prod-usw2", "sandbox"):
         graph = graphs[stack]
         functions = graph.of_type(FUNCTION)
-        roles = [f["inputs"]["role"] for f in functions]
+        roles = [f.inputs["role"] for f in functions]
         assert len(set(roles)) == len(functions), f"{stack}: two functions share a role"
         for function in functions:
             component = graph.parent(function)
-            assert component["type"] == "order-saga:index:Function", function["urn"]
+            assert component is not None and component.type == "order-saga:index:Function", function.urn
             [log_group] = graph.children(component, "aws:cloudwatch/logGroup:LogGroup")
-            assert log_group["inputs"]["name"] == f"/aws/lambda/{function['inputs']['name']}", function["urn"]
-            assert function["inputs"]["loggingConfig"]["logGroup"] == log_group["inputs"]["name"]
+            assert log_group.inputs["name"] == f"/aws/lambda/{function.inputs['name']}", function.urn
+            assert function.inputs["loggingConfig"]["logGroup"] == log_group.inputs["name"]
 
 
 def test_every_policy_statement_names_exact_arns(graphs: dict[str, Graph]) -> None:
     for stack in ("prod-use1", "prod-usw2", "returns"):
         for policy in graphs[stack].of_type(ROLE_POLICY):
-            for statement in statements(json.loads(policy["inputs"]["policy"])):
+            for statement in statements(json.loads(policy.inputs["policy"])):
                 actions = set(statement["Action"])
-                assert not any(action == "*" or action.endswith(":*") for action in actions), policy["urn"]
+                assert not any(action == "*" or action.endswith(":*") for action in actions), policy.urn
                 if statement["Resource"] == "*":
-                    assert actions <= NO_RESOURCE_LEVEL_ACTIONS, f"{policy['urn']}: {sorted(actions)} on *"
+                    assert actions <= NO_RESOURCE_LEVEL_ACTIONS, f"{policy.urn}: {sorted(actions)} on *"
                 else:
-                    assert all("*" not in arn.removesuffix(":*") for arn in statement["Resource"]), policy["urn"]
+                    assert all("*" not in arn.removesuffix(":*") for arn in statement["Resource"]), policy.urn
 
 
 def test_each_saga_task_may_touch_only_its_own_tables(graphs: dict[str, Graph]) -> None:
     graph = graphs["prod-use1"]
-    arns = {t["inputs"]["name"].rsplit("-", 1)[-1]: t["outputs"]["arn"] for t in graph.of_type(TABLE)}
+    arns = {t.inputs["name"].rsplit("-", 1)[-1]: t.outputs["arn"] for t in graph.of_type(TABLE)}
     for task, wiring in ORDER_TASKS.items():
-        policy = graph.policy_of(graph.function(task))
+        policy = policy_of(graph, function_named(graph, task))
         assert actions_on(policy, arns["orders"]) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}, task
         for table in ("inventory", "loyalty"):
             expected = table == wiring.table
@@ -149,28 +124,28 @@ def test_each_saga_task_may_touch_only_its_own_tables(graphs: dict[str, Graph]) 
 def test_partner_steps_reach_vault_and_are_capped_other_steps_are_not(graphs: dict[str, Graph]) -> None:
     graph = graphs["prod-use1"]
     for task, wiring in ORDER_TASKS.items():
-        function = graph.function(task)
-        environment = function["inputs"]["environment"]["variables"]
+        function = function_named(graph, task)
+        environment = function.inputs["environment"]["variables"]
         assert ("VAULT_ADDR" in environment) == bool(wiring.partner), task
-        assert ("reservedConcurrentExecutions" in function["inputs"]) == bool(wiring.partner), task
+        assert ("reservedConcurrentExecutions" in function.inputs) == bool(wiring.partner), task
 
 
 def test_no_function_environment_variable_looks_like_a_secret(graphs: dict[str, Graph]) -> None:
     for stack in ("prod-use1", "sandbox"):
         for function in graphs[stack].of_type(FUNCTION):
-            names = function["inputs"].get("environment", {}).get("variables", {})
-            assert not [name for name in names if SECRET_LIKE_NAME.search(name)], function["urn"]
+            names = function.inputs.get("environment", {}).get("variables", {})
+            assert not [name for name in names if SECRET_LIKE_NAME.search(name)], function.urn
 
 
 def test_code_archive_holds_handlers_only_and_powertools_comes_from_its_layer(
     graphs: dict[str, Graph],
 ) -> None:
     for function in graphs["prod-usw2"].of_type(FUNCTION):
-        assert function["inputs"]["code"] == {"AssetArchive": {"handlers": {"FileArchive": str(ROOT / "handlers")}}}
+        assert function.inputs["code"] == {"AssetArchive": {"handlers": {"FileArchive": str(ROOT / "handlers")}}}
         powertools = "arn:aws:lambda:us-west-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:27"
-        assert function["inputs"]["layers"][0] == powertools, function["urn"]
-        assert function["inputs"]["architectures"] == ["arm64"]
-        assert function["inputs"]["tracingConfig"] == {"mode": "Active"}
+        assert function.inputs["layers"][0] == powertools, function.urn
+        assert function.inputs["architectures"] == ["arm64"]
+        assert function.inputs["tracingConfig"] == {"mode": "Active"}
 
 
 # -- Saga ----------------------------------------------------------------------------------------
@@ -180,17 +155,17 @@ def test_state_machine_definition_is_the_compiled_saga_for_the_mocked_arns(graph
     graph = graphs["prod-use1"]
     [machine] = graph.of_type("aws:sfn/stateMachine:StateMachine")
     bindings = SagaBindings(
-        functions={task: graph.function(task)["outputs"]["arn"] for task in ORDER_SAGA.task_names},
+        functions={task: function_named(graph, task).outputs["arn"] for task in ORDER_SAGA.task_names},
         dead_letter_queues={
-            step.name: graph.named(QUEUE, f"step-{step.name}-dlq")["outputs"]["url"] for step in ORDER_SAGA.steps
+            step.name: graph.named(QUEUE, f"step-{step.name}-dlq").outputs["url"] for step in ORDER_SAGA.steps
         },
         orders_table="order-saga-prod-use1-orders",
         event_bus="order-saga-prod-use1-orders",
     )
-    assert json.loads(machine["inputs"]["definition"]) == compile_saga(ORDER_SAGA, bindings)
-    assert machine["inputs"]["type"] == "STANDARD"
-    assert machine["inputs"]["tracingConfiguration"] == {"enabled": True}
-    assert machine["inputs"]["loggingConfiguration"]["level"] == "ERROR"
+    assert json.loads(machine.inputs["definition"]) == compile_saga(ORDER_SAGA, bindings)
+    assert machine.inputs["type"] == "STANDARD"
+    assert machine.inputs["tracingConfiguration"] == {"enabled": True}
+    assert machine.inputs["loggingConfiguration"]["level"] == "ERROR"
 
 
 def test_saga_role_may_do_exactly_what_the_definition_does(graphs: dict[str, Graph]) -> None:
@@ -199,13 +174,13 @@ def test_saga_role_may_do_exactly_what_the_definition_does(graphs: dict[str, Gra
     [policy_resource] = graph.children(saga, ROLE_POLICY)
     scoped = {
         action: sorted(s["Resource"])
-        for s in statements(json.loads(policy_resource["inputs"]["policy"]))
+        for s in statements(json.loads(policy_resource.inputs["policy"]))
         if s["Resource"] != "*"
         for action in s["Action"]
     }
     assert scoped == {
-        "lambda:InvokeFunction": sorted(graph.function(task)["outputs"]["arn"] for task in ORDER_SAGA.task_names),
-        "sqs:SendMessage": sorted(graph.named(QUEUE, f"step-{s.name}-dlq")["outputs"]["arn"] for s in ORDER_SAGA.steps),
+        "lambda:InvokeFunction": sorted(function_named(graph, task).outputs["arn"] for task in ORDER_SAGA.task_names),
+        "sqs:SendMessage": sorted(graph.named(QUEUE, f"step-{s.name}-dlq").outputs["arn"] for s in ORDER_SAGA.steps),
         "dynamodb:UpdateItem": ["arn:aws:dynamodb:us-east-1:123456789012:table/order-saga-prod-use1-orders"],
         "events:PutEvents": ["arn:aws:events:us-east-1:123456789012:event-bus/order-saga-prod-use1-orders"],
     }
@@ -214,7 +189,7 @@ def test_saga_role_may_do_exactly_what_the_definition_does(graphs: dict[str, Gra
 def test_returns_saga_composed_from_the_same_components_synthesizes(graphs: dict[str, Graph]) -> None:
     graph = graphs["returns"]
     [machine] = graph.of_type("aws:sfn/stateMachine:StateMachine")
-    definition = json.loads(machine["inputs"]["definition"])
+    definition = json.loads(machine.inputs["definition"])
     assert definition["StartAt"] == "ReceiveReturn"
     assert {"ReceiveReturn", "RefundPayment", "RestockInventory", "RejectReturn", "ChargeBack"} <= set(
         definition["States"]
@@ -231,16 +206,16 @@ def test_primary_tables_are_on_demand_recoverable_encrypted_protected_and_replic
     tables = graphs["prod-use1"].of_type(TABLE)
     assert len(tables) == 3
     for table in tables:
-        inputs = table["inputs"]
-        assert inputs["billingMode"] == "PAY_PER_REQUEST", table["urn"]
-        assert inputs["pointInTimeRecovery"] == {"enabled": True}, table["urn"]
-        assert inputs["serverSideEncryption"] == {"enabled": True}, table["urn"]
-        assert inputs["deletionProtectionEnabled"] is True, table["urn"]
+        inputs = table.inputs
+        assert inputs["billingMode"] == "PAY_PER_REQUEST", table.urn
+        assert inputs["pointInTimeRecovery"] == {"enabled": True}, table.urn
+        assert inputs["serverSideEncryption"] == {"enabled": True}, table.urn
+        assert inputs["deletionProtectionEnabled"] is True, table.urn
         [replica] = inputs["replicas"]
-        assert (replica["regionName"], replica["pointInTimeRecovery"]) == ("us-west-2", True), table["urn"]
+        assert (replica["regionName"], replica["pointInTimeRecovery"]) == ("us-west-2", True), table.urn
     orders = graphs["prod-use1"].named(TABLE, "tables-orders")
-    assert orders["inputs"]["streamEnabled"] is True
-    assert orders["inputs"]["globalSecondaryIndexes"][0]["hashKey"] == "customerId"
+    assert orders.inputs["streamEnabled"] is True
+    assert orders.inputs["globalSecondaryIndexes"][0]["hashKey"] == "customerId"
 
 
 def test_standby_creates_no_table_and_uses_the_primarys_through_a_stack_reference(
@@ -249,10 +224,10 @@ def test_standby_creates_no_table_and_uses_the_primarys_through_a_stack_referenc
     graph = graphs["prod-usw2"]
     assert graph.of_type(TABLE) == []
     [reference] = graph.of_type("pulumi:pulumi:StackReference")
-    assert reference["name"] == "organization/order-saga/prod-use1"
-    environment = graph.function("ReserveInventory")["inputs"]["environment"]["variables"]
+    assert reference.name == "organization/order-saga/prod-use1"
+    environment = function_named(graph, "ReserveInventory").inputs["environment"]["variables"]
     assert environment["INVENTORY_TABLE"] == "order-saga-prod-use1-inventory"
-    policy = graph.policy_of(graph.function("ReserveInventory"))
+    policy = policy_of(graph, function_named(graph, "ReserveInventory"))
     local_replica = "arn:aws:dynamodb:us-west-2:123456789012:table/order-saga-prod-use1-inventory"
     assert "dynamodb:UpdateItem" in actions_on(policy, local_replica)
 
@@ -260,21 +235,21 @@ def test_standby_creates_no_table_and_uses_the_primarys_through_a_stack_referenc
 def test_iam_names_carry_the_region(graphs: dict[str, Graph]) -> None:
     for stack, region in (("prod-use1", "us-east-1"), ("prod-usw2", "us-west-2")):
         for role in graphs[stack].of_type(ROLE):
-            assert role["inputs"]["name"].endswith(f"-{region}"), role["urn"]
-            assert len(role["inputs"]["name"]) <= 64, role["urn"]
+            assert role.inputs["name"].endswith(f"-{region}"), role.urn
+            assert len(role.inputs["name"]) <= 64, role.urn
 
 
 def test_primary_forwards_every_event_to_the_standby_bus(graphs: dict[str, Graph]) -> None:
     primary, standby = graphs["prod-use1"], graphs["prod-usw2"]
     forward = primary.named("aws:cloudwatch/eventTarget:EventTarget", "events-forward-target")
-    assert forward["inputs"]["arn"] == standby.outputs["eventBusArn"]
-    assert forward["inputs"]["roleArn"].startswith("arn:aws:iam::")
+    assert forward.inputs["arn"] == standby.outputs["eventBusArn"]
+    assert forward.inputs["roleArn"].startswith("arn:aws:iam::")
     assert not [
-        t for t in standby.of_type("aws:cloudwatch/eventTarget:EventTarget") if t["name"].endswith("forward-target")
+        t for t in standby.of_type("aws:cloudwatch/eventTarget:EventTarget") if t.name.endswith("forward-target")
     ]
     for graph in (primary, standby):
         [archive] = graph.of_type("aws:cloudwatch/eventArchive:EventArchive")
-        assert len(archive["inputs"]["name"]) <= 48 and archive["inputs"]["retentionDays"] == 30
+        assert len(archive.inputs["name"]) <= 48 and archive.inputs["retentionDays"] == 30
 
 
 def test_saga_start_goes_through_a_queue_with_a_dead_letter_queue(graphs: dict[str, Graph]) -> None:
@@ -282,10 +257,10 @@ def test_saga_start_goes_through_a_queue_with_a_dead_letter_queue(graphs: dict[s
     starter = graph.named("order-saga:index:SagaStarter", "saga-start")
     queue = graph.named(QUEUE, "saga-start-queue")
     dlq = graph.named(QUEUE, "saga-start-dlq")
-    assert json.loads(queue["inputs"]["redrivePolicy"])["deadLetterTargetArn"] == dlq["outputs"]["arn"]
+    assert json.loads(queue.inputs["redrivePolicy"])["deadLetterTargetArn"] == dlq.outputs["arn"]
     [mapping] = graph.children(starter, "aws:lambda/eventSourceMapping:EventSourceMapping")
-    assert mapping["inputs"]["functionResponseTypes"] == ["ReportBatchItemFailures"]
-    policy = graph.policy_of(graph.function("saga-starter"))
+    assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    policy = policy_of(graph, function_named(graph, "saga-starter"))
     assert actions_on(policy, graph.outputs["stateMachineArn"]) == {"states:StartExecution"}
 
 
@@ -295,31 +270,31 @@ def test_saga_start_goes_through_a_queue_with_a_dead_letter_queue(graphs: dict[s
 def test_every_method_needs_the_authorizer_and_an_api_key(graphs: dict[str, Graph]) -> None:
     graph = graphs["prod-use1"]
     methods = graph.of_type("aws:apigateway/method:Method")
-    assert sorted(m["inputs"]["httpMethod"] for m in methods) == ["GET", "POST"]
+    assert sorted(m.inputs["httpMethod"] for m in methods) == ["GET", "POST"]
     for method in methods:
-        assert method["inputs"]["authorization"] == "CUSTOM", method["urn"]
-        assert method["inputs"]["apiKeyRequired"] is True, method["urn"]
+        assert method.inputs["authorization"] == "CUSTOM", method.urn
+        assert method.inputs["apiKeyRequired"] is True, method.urn
     post = graph.named("aws:apigateway/method:Method", "api-post-orders")
-    assert post["inputs"]["requestParameters"] == {"method.request.header.Idempotency-Key": True}
+    assert post.inputs["requestParameters"] == {"method.request.header.Idempotency-Key": True}
 
 
 def test_stage_throttles_and_logs_and_each_client_has_a_usage_plan(graphs: dict[str, Graph]) -> None:
     graph = graphs["prod-use1"]
     [settings] = graph.of_type("aws:apigateway/methodSettings:MethodSettings")
-    assert settings["inputs"]["settings"]["throttlingRateLimit"] == 500
+    assert settings.inputs["settings"]["throttlingRateLimit"] == 500
     [stage] = graph.of_type("aws:apigateway/stage:Stage")
-    assert stage["inputs"]["accessLogSettings"]["destinationArn"].startswith("arn:aws:logs:")
-    keys = {key["inputs"]["value"] for key in graph.of_type("aws:apigateway/apiKey:ApiKey")}
+    assert stage.inputs["accessLogSettings"]["destinationArn"].startswith("arn:aws:logs:")
+    keys = {key.inputs["value"] for key in graph.of_type("aws:apigateway/apiKey:ApiKey")}
     assert keys == {usage_plan_key("web-shop"), usage_plan_key("mobile-app")}
     plans = graph.of_type("aws:apigateway/usagePlan:UsagePlan")
-    assert sorted(p["inputs"]["throttleSettings"]["rateLimit"] for p in plans) == [200, 300]
+    assert sorted(p.inputs["throttleSettings"]["rateLimit"] for p in plans) == [200, 300]
 
 
 def test_request_model_checks_the_shape_and_leaves_unknown_fields_to_the_intake(
     graphs: dict[str, Graph],
 ) -> None:
     [model] = graphs["prod-use1"].of_type("aws:apigateway/model:Model")
-    schema = json.loads(model["inputs"]["schema"])
+    schema = json.loads(model.inputs["schema"])
     assert schema["required"] == ["items", "shippingAddress", "paymentToken"]
     assert schema["properties"]["items"]["items"]["properties"]["quantity"] == {
         "maximum": 10,
@@ -377,7 +352,7 @@ def test_saga_task_without_a_handler_is_refused_by_name() -> None:
 
 def test_step_declaring_a_compensation_needs_its_handler() -> None:
     step = ORDER_SAGA.steps[0]
-    args = SagaStepArgs(
+    args = SagaStepComponentArgs(
         step=step,
         forward=TaskArgs("handlers.payment.authorize_handler"),
         compensation=None,

@@ -16,11 +16,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jsonschema
 
+from sandbox.http import LoopbackServer, Reply, Request
 from sandbox.runtime.errors import FunctionError
 from sandbox.runtime.functions import LambdaRuntime
 from synth.graph import Graph, Resource
@@ -64,7 +64,7 @@ class UsagePlan:
 
 
 @dataclass
-class Route:
+class DeployedRoute:
     method: str
     template: str  # /orders/{orderId}
     pattern: re.Pattern[str]
@@ -118,14 +118,14 @@ class RestApi:
             )
             for a in _by_type(graph, "authorizer:Authorizer")
         }
-        self.routes: list[Route] = []
+        self.routes: list[DeployedRoute] = []
         for method in _by_type(graph, "method:Method"):
             inputs = method.inputs
             template = paths[inputs["resourceId"]]
             parameters = inputs.get("requestParameters") or {}
             model = (inputs.get("requestModels") or {}).get("application/json")
             self.routes.append(
-                Route(
+                DeployedRoute(
                     method=inputs["httpMethod"],
                     template=template,
                     pattern=re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"),
@@ -197,14 +197,14 @@ class RestApi:
             str(response.get("body") or ""),
         )
 
-    def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+    def _route(self, method: str, path: str) -> tuple[DeployedRoute, dict[str, str]]:
         for route in self.routes:
             match = route.pattern.match(path)
             if match and route.method == method:
                 return route, match.groupdict()
         raise GatewayError(403, "Missing Authentication Token")  # API Gateway's answer to an unknown route
 
-    def _authorize(self, route: Route, method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    def _authorize(self, route: DeployedRoute, method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
         assert route.authorizer is not None
         authorizer = self.authorizers[route.authorizer]
         token = _header(headers, authorizer.header)
@@ -233,7 +233,7 @@ class RestApi:
             "usageIdentifierKey": result.get("usageIdentifierKey"),
         }
 
-    def _validate(self, route: Route, headers: dict[str, str], body: str | None) -> None:
+    def _validate(self, route: DeployedRoute, headers: dict[str, str], body: str | None) -> None:
         missing = [name for name in route.required_headers if not _header(headers, name)]
         if missing:
             raise GatewayError(400, f"Missing required request parameters: [{', '.join(missing)}]")
@@ -245,7 +245,7 @@ class RestApi:
 
     def _proxy_event(
         self,
-        route: Route,
+        route: DeployedRoute,
         method: str,
         path: str,
         parameters: dict[str, str],
@@ -305,45 +305,20 @@ class ApiServer:
 
     def __init__(self, api: RestApi, host: str = "127.0.0.1", port: int = 0) -> None:
         self.api = api
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="api", daemon=True)
+        self._server = LoopbackServer(self._respond, name="api", host=host, port=port)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/{self.api.stage}"
+        return f"{self._server.url}/{self.api.stage}"
 
     def start(self) -> ApiServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        api = self.api
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length).decode() if length else None
-                headers = {key: value for key, value in self.headers.items()}
-                status, response_headers, payload = api.handle(self.command, self.path, headers, body)
-                data = payload.encode()
-                self.send_response(status)
-                for key, value in response_headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
+    def _respond(self, request: Request) -> Reply:
+        body = request.body.decode() if request.body else None
+        status, headers, payload = self.api.handle(request.method, request.path, request.headers, body)
+        return Reply(status, payload.encode(), headers)

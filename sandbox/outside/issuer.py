@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from sandbox.http import LoopbackServer, Reply, Request, json_reply
 
 AUDIENCE = "api://order-saga"
 CUSTOMER_CLIENT = "web-shop"
@@ -90,22 +90,18 @@ class IdentityProvider:
     """Both issuers behind one HTTP server."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, audience: str = AUDIENCE) -> None:
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host!s}:{bound_port}"
+        self._server = LoopbackServer(self._respond, name="idp", host=host, port=port)
+        self.url = self._server.url
         self.customers = CustomerIssuer(self.url, "customers", audience)
         self.staff = StaffIssuer(self.url, "staff", audience)
         self._issuers: dict[str, SigningIssuer] = {"customers": self.customers, "staff": self.staff}
-        self._thread = threading.Thread(target=self._server.serve_forever, name="idp", daemon=True)
 
     def start(self) -> IdentityProvider:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def _document(self, path: str) -> dict[str, Any] | None:
         name, _, rest = path.strip("/").partition("/")
@@ -136,31 +132,13 @@ class IdentityProvider:
             return None
         return {"access_token": token, "token_type": "Bearer"}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._reply(provider._document(self.path))
-
-            def do_POST(self) -> None:
-                # A development issuer: anyone on loopback may ask it for a token.
-                length = int(self.headers.get("content-length") or 0)
-                try:
-                    request = json.loads(self.rfile.read(length) or b"{}")
-                except ValueError:
-                    request = None
-                self._reply(provider._mint(self.path, request) if isinstance(request, dict) else None)
-
-            def _reply(self, document: dict[str, Any] | None) -> None:
-                body = json.dumps(document or {"error": "not_found"}).encode()
-                self.send_response(200 if document is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
+    def _respond(self, request: Request) -> Reply:
+        if request.method == "GET":
+            document = self._document(request.path)
+        else:  # a development issuer: anyone on loopback may ask it for a token
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError:
+                body = None
+            document = self._mint(request.path, body) if isinstance(body, dict) else None
+        return json_reply(200, document) if document is not None else json_reply(404, {"error": "not_found"})

@@ -20,8 +20,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+from sandbox.http import LoopbackServer, Reply, Request, json_reply
 
 Answer = tuple[int, dict[str, Any]]
 Route = Callable[[dict[str, Any], str], Answer]
@@ -68,22 +69,20 @@ class PartnerService:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._random = random.Random(0)  # fault draws: seeded, so a scenario repeats
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+        self._server = LoopbackServer(
+            self._respond, name=self.name, host=host, port=port, max_body_bytes=MAX_BODY_BYTES
+        )
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def start(self) -> Self:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def ledger(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -159,41 +158,12 @@ class PartnerService:
             return 400, {"error": "malformed_faults"}
         return 200, {"faults": vars(self.faults)}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._respond("GET")
-
-            def do_POST(self) -> None:
-                self._respond("POST")
-
-            def _respond(self, method: str) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                if length > MAX_BODY_BYTES:
-                    answer, delay = (413, {"error": "body_too_large"}), 0.0
-                else:
-                    raw = self.rfile.read(length)
-                    headers = {name.lower(): value for name, value in self.headers.items()}
-                    answer, delay = service._answer(method, self.path, headers, raw)
-                if delay:
-                    time.sleep(delay)
-                status, body = answer
-                payload = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up waiting: a late answer nobody reads
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # the ledger is the record; access logs would drown test output
-
-        return Handler
+    def _respond(self, request: Request) -> Reply:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        (status, body), delay = self._answer(request.method, request.path, headers, request.body)
+        if delay:
+            time.sleep(delay)
+        return json_reply(status, body)
 
 
 class PaymentGateway(PartnerService):

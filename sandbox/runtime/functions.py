@@ -23,10 +23,10 @@ import urllib.parse
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from typing import Any
 
+from sandbox.http import LoopbackServer, Reply, Request, json_reply
 from sandbox.runtime.errors import FunctionError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -251,41 +251,24 @@ class RuntimeServer:
     with the payload; answers ``{"result": ...}`` or ``{"errorType": ..., "errorMessage": ...}``."""
 
     def __init__(self, runtime: LambdaRuntime, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = ThreadingHTTPServer((host, port), self._handler_class(runtime))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="runtime", daemon=True)
+        self.runtime = runtime
+        self._server = LoopbackServer(self._respond, name="runtime", host=host, port=port)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def start(self) -> RuntimeServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
-    @staticmethod
-    def _handler_class(runtime: LambdaRuntime) -> type[BaseHTTPRequestHandler]:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                function = urllib.parse.unquote(self.path.removeprefix("/functions/"))
-                payload = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"null")
-                try:
-                    answer: dict[str, Any] = {"result": runtime.invoke(function, payload)}
-                except FunctionError as error:
-                    answer = {"errorType": error.error_type, "errorMessage": error.message}
-                body = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
+    def _respond(self, request: Request) -> Reply:
+        function = urllib.parse.unquote(request.path.removeprefix("/functions/"))
+        try:
+            answer: dict[str, Any] = {"result": self.runtime.invoke(function, json.loads(request.body or b"null"))}
+        except FunctionError as error:
+            answer = {"errorType": error.error_type, "errorMessage": error.message}
+        return json_reply(200, answer)

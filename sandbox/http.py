@@ -1,0 +1,102 @@
+"""The one loopback HTTP server every local part serves from (API, runtime, partners, issuer).
+
+A part supplies ``respond(request) -> Reply``; the server reads the body, writes the reply
+with its length, and keeps quiet (the parts keep their own records: ledgers, logs).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    """Names as the client sent them; use ``header()`` to look one up."""
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), None)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_reply(status: int, document: Any, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(document).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+Respond = Callable[[Request], Reply]
+
+
+class LoopbackServer:
+    """HTTP/1.1 on ``host:port`` (0: any free port), served by daemon threads until ``stop``."""
+
+    def __init__(
+        self,
+        respond: Respond,
+        *,
+        name: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_body_bytes: int | None = None,
+    ) -> None:
+        self._server = ThreadingHTTPServer((host, port), _handler(respond, max_body_bytes))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(respond: Respond, max_body_bytes: int | None) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if max_body_bytes is not None and length > max_body_bytes:
+                # Refused unread: close, or the unread body would be taken for the next request.
+                self.close_connection = True
+                reply = json_reply(413, {"message": "Request Too Long"}, {"Connection": "close"})
+            else:
+                body = self.rfile.read(length) if length else b""
+                reply = respond(Request(self.command, self.path, dict(self.headers.items()), body))
+            try:
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting: a late answer nobody reads
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # each part keeps its own record; access logs would drown the output
+
+    return Handler

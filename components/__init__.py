@@ -1,1 +1,1 @@
-"""order-saga components: the pure saga model and ASL compiler, and (later) Pulumi components."""
+"""order-saga components: the pure saga model and ASL compiler (saga/), and the Pulumi components."""

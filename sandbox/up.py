@@ -1,7 +1,7 @@
 """The sandbox: the program's ``sandbox`` stack deployed into local parts, serving HTTP orders.
 
     with Sandbox(SandboxSettings()).start() as sandbox:
-        ...  # sandbox.api_url, sandbox.gateway, sandbox.courier, sandbox.aws(...)
+        ...  # sandbox.api.url, sandbox.gateway, sandbox.courier, sandbox.aws(...)
 
 ``start`` refuses a program with mandatory policy violations, and ports already in use.
 Everything started is stopped by ``stop`` (or leaving the ``with``), newest first.

@@ -1,7 +1,7 @@
 """Run state machines in moto's ASL interpreter with our own Lambda runtime and clock.
 
 moto executes ASL when ``execute_state_machine`` is on, but its Lambda needs Docker, and
-retry waits and state timeouts run in real time. Two seams fix that without touching the
+retry waits and state timeouts run in real time. Three seams fix that without touching the
 deployed definition:
 
 - ``route_lambda_invokes`` answers every ``lambda.Invoke`` made through a boto3 session

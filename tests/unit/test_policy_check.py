@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from policies.check import evaluate
-from sandbox.synth import ROOT, run_synth
+from sandbox.synth import ROOT, SynthError, engine_urn, run_synth
 
 Graph = dict[str, Any]
 
@@ -95,6 +95,40 @@ def test_injected_fault_is_caught_by_the_policy_that_names_it(shipped: dict[str,
     graph = copy.deepcopy(shipped["prod-use1"])
     mutate(graph)
     assert {violation.policy for violation in evaluate(graph)} == {policy}
+
+
+# -- the graph as the engine would see it -----------------------------------------------------------
+
+
+def test_nested_resource_has_the_engine_urn_with_every_ancestor_type(shipped: dict[str, Graph]) -> None:
+    # The engine's URN for the Lambda of the AuthorizePayment step, written out by its rule:
+    # urn:pulumi:<stack>::<project>::<ancestor types, outermost first, no root stack>$<type>::<name>.
+    lambda_ = find(shipped["prod-use1"], "aws:lambda/function:Function", "order-saga-prod-use1-AuthorizePayment")
+    assert lambda_["urn"] == (
+        "urn:pulumi:prod-use1::order-saga::"
+        "order-saga:index:SagaStep$order-saga:index:Function$aws:lambda/function:Function"
+        "::order-saga-prod-use1-AuthorizePayment"
+    )
+
+
+@pytest.mark.parametrize("stack", ["prod-use1", "prod-usw2", "sandbox"])
+def test_every_urn_names_the_whole_chain_of_parent_types(shipped: dict[str, Graph], stack: str) -> None:
+    graph = shipped[stack]
+    by_urn = {resource["urn"]: resource for resource in graph["resources"]}
+    for resource in graph["resources"]:
+        # Walk the recorded parents up to the root stack (not a resource of the graph).
+        types = [resource["type"]]
+        parent = by_urn.get(resource["parent"] or "")
+        while parent is not None:
+            types.insert(0, parent["type"])
+            parent = by_urn.get(parent["parent"] or "")
+        expected = f"urn:pulumi:{stack}::order-saga::{'$'.join(types)}::{resource['name']}"
+        assert resource["urn"] == expected
+
+
+def test_a_parent_that_is_not_a_urn_is_a_clear_error() -> None:
+    with pytest.raises(SynthError, match="has a parent that is not a URN: 'step-Pay'"):
+        engine_urn("step-Pay", "aws:sqs/queue:Queue", "dlq", "prod-use1", "order-saga")
 
 
 # -- the command line ------------------------------------------------------------------------------

@@ -181,13 +181,6 @@ RESOURCE_CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ),
     ("sqs-encryption", "aws:sqs/queue:Queue", {"sqsManagedSseEnabled": True}, {"name": "q"}, "unencrypted"),
     (
-        "lambda-timeout",
-        FUNCTION,
-        GOOD_FUNCTION,
-        {k: v for k, v in GOOD_FUNCTION.items() if k != "timeout"},
-        "no timeout",
-    ),
-    (
         "lambda-tracing",
         FUNCTION,
         GOOD_FUNCTION,
@@ -293,6 +286,25 @@ def test_saga_step_timeout_limit_is_configurable() -> None:
     assert validate("lambda-timeout", FUNCTION, slow) == []  # not a saga step
     assert "at most 30s" in validate("lambda-timeout", FUNCTION, slow, urn=step)[0]
     assert validate("lambda-timeout", FUNCTION, slow, urn=step, config={"maxStepTimeoutSeconds": 90}) == []
+
+
+def test_missing_timeout_is_judged_as_the_providers_3_seconds() -> None:
+    # The engine shows a resource policy the provider's checked inputs, where a missing timeout
+    # is already 3: a rule that objected to the missing value would fire only offline.
+    without = {k: v for k, v in GOOD_FUNCTION.items() if k != "timeout"}
+    step = STEP_URN.format(type=FUNCTION)
+    assert validate("lambda-timeout", FUNCTION, without) == []
+    assert validate("lambda-timeout", FUNCTION, without, urn=step) == []
+    [message] = validate("lambda-timeout", FUNCTION, without, urn=step, config={"maxStepTimeoutSeconds": 2})
+    assert "timeout is 3s; at most 2s" in message
+
+
+def test_a_saga_step_is_known_by_its_ancestor_types_not_by_text_in_its_name() -> None:
+    slow = {**GOOD_FUNCTION, "timeout": 900}
+    named_like_a_step = f"urn:pulumi:test::order-saga::{FUNCTION}::order-saga:index:SagaStep-archive"
+    assert validate("lambda-timeout", FUNCTION, slow, urn=named_like_a_step) == []
+    with pytest.raises(ValueError, match="not a Pulumi URN: 'thing'"):
+        validate("lambda-timeout", FUNCTION, slow, urn="thing")
 
 
 def test_wildcard_resource_allow_list_is_configurable() -> None:

@@ -69,6 +69,10 @@ def secret_in_environment(graph: Graph) -> None:
     both(courier, "environment", {"variables": variables})
 
 
+def slow_saga_step(graph: Graph) -> None:
+    both(find(graph, "aws:lambda/function:Function", "order-saga-prod-use1-AuthorizePayment"), "timeout", 900.0)
+
+
 def route_without_authorizer(graph: Graph) -> None:
     both(find(graph, "aws:apigateway/method:Method", "api-get-order"), "authorization", "NONE")
 
@@ -81,6 +85,7 @@ MUTATIONS: dict[str, tuple[Callable[[Graph], None], str]] = {
     "step without DLQ": (step_without_dead_letter_queue, "saga-step-dead-letter-queue"),
     "secret in an environment variable": (secret_in_environment, "lambda-no-secrets-in-environment"),
     "route without authorizer": (route_without_authorizer, "apigateway-method-authorizer"),
+    "900 s timeout on a saga step": (slow_saga_step, "lambda-timeout"),
 }
 
 
@@ -131,6 +136,12 @@ def test_a_parent_that_is_not_a_urn_is_a_clear_error() -> None:
         engine_urn("step-Pay", "aws:sqs/queue:Queue", "dlq", "prod-use1", "order-saga")
 
 
+def test_900_s_timeout_outside_any_saga_step_passes(shipped: dict[str, Graph]) -> None:
+    graph = copy.deepcopy(shipped["prod-use1"])
+    both(find(graph, "aws:lambda/function:Function", "order-saga-prod-use1-intake"), "timeout", 900.0)
+    assert evaluate(graph) == []
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 
@@ -160,6 +171,23 @@ def test_json_report_lists_each_violation_and_exits_1(faulty_graph: Path) -> Non
         "$aws:dynamodb/table:Table::tables-orders",
         "message": "billing mode is PROVISIONED: a 50x spike would throttle",
     }
+
+
+def test_saga_step_with_a_900_s_timeout_exits_1_naming_lambda_timeout(
+    shipped: dict[str, Graph], tmp_path: Path
+) -> None:
+    graph = copy.deepcopy(shipped["prod-use1"])
+    slow_saga_step(graph)
+    path = tmp_path / "slow.resources.json"
+    path.write_text(json.dumps(graph))
+    result = check("--graph", str(path), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    [violation] = json.loads(result.stdout)
+    assert (violation["policy"], violation["resource"]) == (
+        "lambda-timeout",
+        "urn:pulumi:prod-use1::order-saga::order-saga:index:SagaStep$order-saga:index:Function"
+        "$aws:lambda/function:Function::order-saga-prod-use1-AuthorizePayment",
+    )
 
 
 def test_markdown_report_is_ready_for_a_pull_request(faulty_graph: Path) -> None:

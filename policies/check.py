@@ -4,7 +4,10 @@
     python -m policies check --graph build/prod-use1.resources.json
 
 Resource rules see each resource's inputs (as at ``pulumi preview``); stack rules see every
-resource's outputs, parents and property dependencies (as after it). Exit 1 when a mandatory
+resource's outputs, parents and property dependencies (as after it). Both get them the way
+pulumi-policy's analyzer hands them over in the engine: wrapped by ``unknown_checking_proxy``
+(mappings and sequences, not dicts and lists), and a rule that touches an unknown value is
+reported as an advisory "can't run during preview", not as a verdict. Exit 1 when a mandatory
 policy is violated, 0 otherwise, 2 when the stack or graph cannot be read.
 """
 
@@ -14,10 +17,10 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -25,11 +28,13 @@ from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
+    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from policies.rules import POLICIES
 
@@ -81,7 +86,7 @@ def _stack_resources(resources: list[dict[str, Any]]) -> list[PolicyResource]:
     for resource in resources:
         built[resource["urn"]] = PolicyResource(
             resource_type=resource["type"],
-            props=resource.get("outputs") or resource["inputs"],
+            props=unknown_checking_proxy(resource.get("outputs") or resource["inputs"]),
             urn=resource["urn"],
             name=resource["name"],
             opts=_options(resource.get("parent")),
@@ -111,8 +116,16 @@ class _Reporter:
         self.resource: dict[str, Any] | None = None  # the resource a resource rule is looking at
 
     def __call__(self, message: str, urn: str | None = None) -> None:
-        target = self.by_urn.get(urn or "") or self.resource or {"urn": urn or "", "type": "stack"}
         level = self.policy.enforcement_level or EnforcementLevel.MANDATORY
+        self._append(message, urn, level)
+
+    def cannot_run(self, error: UnknownValueError) -> None:
+        """What the engine's analyzer reports when a rule touches an unknown value: advisory."""
+        message = f"can't run policy '{self.policy.name}' during preview: {error.message}"
+        self._append(message, None, EnforcementLevel.ADVISORY)
+
+    def _append(self, message: str, urn: str | None, level: EnforcementLevel) -> None:
+        target = self.by_urn.get(urn or "") or self.resource or {"urn": urn or "", "type": "stack"}
         severity = self.policy.severity.value if self.policy.severity else "medium"
         self.found.append(Violation(self.policy.name, severity, level.value, target["type"], target["urn"], message))
 
@@ -124,22 +137,33 @@ def evaluate(graph: dict[str, Any], policies: Sequence[Policy] = POLICIES) -> li
     for policy in policies:
         report = _Reporter(policy, resources, found)
         if isinstance(policy, StackValidationPolicy):
-            policy.validate(StackValidationArgs(_stack_resources(resources), config={}), report)
+            stack_args = StackValidationArgs(_stack_resources(resources), config={})
+            _run(policy.validate, stack_args, report)
             continue
         assert isinstance(policy, ResourceValidationPolicy)
         for resource in (r for r in resources if r.get("custom", True)):
             report.resource = resource
             args = ResourceValidationArgs(
                 resource["type"],
-                resource["inputs"],
+                unknown_checking_proxy(resource["inputs"]),
                 resource["urn"],
                 resource["name"],
                 _options(resource.get("parent")),
                 None,
                 config={},
             )
-            policy.validate(args, report)
+            _run(policy.validate, args, report)
     return found
+
+
+Args = TypeVar("Args", ResourceValidationArgs, StackValidationArgs)
+
+
+def _run(validate: Callable[[Args, ReportViolation], object], args: Args, report: _Reporter) -> None:
+    try:
+        validate(args, report)
+    except UnknownValueError as error:
+        report.cannot_run(error)
 
 
 def mandatory(violations: Sequence[Violation]) -> list[Violation]:

@@ -256,7 +256,10 @@ def validate(
 ) -> list[str]:
     messages: list[str] = []
     urn = urn or URN.format(type=resource_type)
-    args = ResourceValidationArgs(resource_type, props, urn, "thing", _options(None), None, config=config or {})
+    # The engine's analyzer wraps every resource's properties so (mappings and sequences, not
+    # dicts and lists); an already wrapped value passes through unchanged.
+    engine_props = unknown_checking_proxy(props)
+    args = ResourceValidationArgs(resource_type, engine_props, urn, "thing", _options(None), None, config=config or {})
     policy = BY_NAME[policy_name]
     assert isinstance(policy, ResourceValidationPolicy)
     policy.validate(args, collect(messages))
@@ -273,6 +276,33 @@ def test_resource_rule_passes_the_good_fixture_and_names_the_bad_one(
 ) -> None:
     assert validate(policy, resource_type, good) == []
     found = validate(policy, resource_type, bad)
+    assert found and says in " ".join(found), found
+
+
+@pytest.mark.parametrize(
+    ("policy", "resource_type", "props", "says"),
+    [
+        (
+            "iam-no-admin-managed-policies",
+            "aws:iam/role:Role",
+            {"managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]},
+            "AdministratorAccess",
+        ),
+        (
+            "dynamodb-point-in-time-recovery",
+            TABLE,
+            {**GOOD_TABLE, "replicas": [{"regionName": "us-west-2", "pointInTimeRecovery": False}]},
+            "replica in us-west-2",
+        ),
+    ],
+)
+def test_list_properties_are_read_as_the_engine_hands_them(
+    policy: str, resource_type: str, props: dict[str, Any], says: str
+) -> None:
+    # In the engine a list property is pulumi-policy's _ListProxy, a Sequence but not a list.
+    engine_props = unknown_checking_proxy(props)
+    assert not isinstance(engine_props[next(k for k in props if isinstance(props[k], list))], list)
+    found = validate(policy, resource_type, engine_props)
     assert found and says in " ".join(found), found
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from policies.check import evaluate
+from policies.check import evaluate, mandatory
 from sandbox.synth import ROOT, SynthError, engine_urn, run_synth
 
 Graph = dict[str, Any]
@@ -140,6 +141,35 @@ def test_900_s_timeout_outside_any_saga_step_passes(shipped: dict[str, Graph]) -
     graph = copy.deepcopy(shipped["prod-use1"])
     both(find(graph, "aws:lambda/function:Function", "order-saga-prod-use1-intake"), "timeout", 900.0)
     assert evaluate(graph) == []
+
+
+def unknown_policy_document(graph: Graph) -> None:
+    policy = find(graph, "aws:iam/rolePolicy:RolePolicy", "order-saga-prod-use1-ReserveInventory-policy")
+    policy["inputs"]["policy"] = UNKNOWN_STRING_VALUE
+
+
+def unknown_bus_arn(graph: Graph) -> None:
+    find(graph, "aws:cloudwatch/eventBus:EventBus")["outputs"]["arn"] = UNKNOWN_STRING_VALUE
+
+
+@pytest.mark.parametrize(
+    ("unknown", "policies"),
+    [
+        (unknown_policy_document, {"iam-no-wildcard-actions", "iam-no-wildcard-resources", "iam-no-passrole-wildcard"}),
+        (unknown_bus_arn, {"eventbridge-bus-archive"}),
+    ],
+)
+def test_value_unknown_at_preview_is_an_advisory_cannot_run_as_in_the_engine(
+    shipped: dict[str, Graph], unknown: Callable[[Graph], None], policies: set[str]
+) -> None:
+    # pulumi-policy's analyzer raises UnknownValueError on access and reports it as advisory:
+    # the offline check must neither misjudge the placeholder nor block on it.
+    graph = copy.deepcopy(shipped["prod-use1"])
+    unknown(graph)
+    found = evaluate(graph)
+    assert mandatory(found) == []
+    assert {v.policy for v in found} == policies
+    assert all(v.enforcement == "advisory" and "can't run policy" in v.message for v in found)
 
 
 # -- the command line ------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The offline check over the real program: it passes as shipped, and each injected fault is
-caught by exactly the policy that names it. Also the command line's formats and exit codes."""
+caught by exactly the policy that names it (every mandatory policy has one). Also the command
+line's formats and exit codes."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pulumi_policy import EnforcementLevel
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policies.check import evaluate, mandatory
+from policies.rules import POLICIES
 from sandbox.synth import ROOT, SynthError, engine_urn, run_synth
 
 Graph = dict[str, Any]
@@ -36,11 +39,77 @@ def both(resource: dict[str, Any], key: str, value: Any) -> None:
     resource["outputs"][key] = value
 
 
-def wildcard_action(graph: Graph) -> None:
+def edit_statements(graph: Graph, edit: Callable[[list[dict[str, Any]]], None]) -> None:
     policy = find(graph, "aws:iam/rolePolicy:RolePolicy", "order-saga-prod-use1-ReserveInventory-policy")
     document = json.loads(policy["inputs"]["policy"])
-    document["Statement"][-1]["Action"] = ["dynamodb:*"]
+    edit(document["Statement"])
     both(policy, "policy", json.dumps(document))
+
+
+def wildcard_action(graph: Graph) -> None:
+    edit_statements(graph, lambda statements: statements[-1].update(Action=["dynamodb:*"]))
+
+
+def wildcard_resource(graph: Graph) -> None:
+    edit_statements(graph, lambda statements: statements[-1].update(Resource="*"))
+
+
+def passrole_anywhere(graph: Graph) -> None:
+    passrole = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}
+    edit_statements(graph, lambda statements: statements.append(passrole))
+
+
+def intake_role(graph: Graph) -> dict[str, Any]:
+    return find(graph, "aws:iam/role:Role", "order-saga-prod-use1-intake-role")
+
+
+def admin_managed_policy(graph: Graph) -> None:
+    both(intake_role(graph), "managedPolicyArns", ["arn:aws:iam::aws:policy/AdministratorAccess"])
+
+
+def role_trusting_any_account(graph: Graph) -> None:
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    both(intake_role(graph), "assumeRolePolicy", json.dumps(trust))
+
+
+def unencrypted_table(graph: Graph) -> None:
+    both(find(graph, "aws:dynamodb/table:Table", "tables-orders"), "serverSideEncryption", {"enabled": False})
+
+
+def unprotected_table(graph: Graph) -> None:
+    both(find(graph, "aws:dynamodb/table:Table", "tables-orders"), "deletionProtectionEnabled", False)
+
+
+def unencrypted_queue(graph: Graph) -> None:
+    both(find(graph, "aws:sqs/queue:Queue", "saga-start-dlq"), "sqsManagedSseEnabled", False)
+
+
+def untagged_queue(graph: Graph) -> None:
+    both(find(graph, "aws:sqs/queue:Queue", "saga-start-dlq"), "tags", {"project": "order-saga"})
+
+
+def untraced_function(graph: Graph) -> None:
+    intake = find(graph, "aws:lambda/function:Function", "order-saga-prod-use1-intake")
+    both(intake, "tracingConfig", {"mode": "PassThrough"})
+
+
+def untraced_state_machine(graph: Graph) -> None:
+    both(find(graph, "aws:sfn/stateMachine:StateMachine"), "tracingConfiguration", {"enabled": False})
+
+
+def task_without_catch(graph: Graph) -> None:
+    machine = find(graph, "aws:sfn/stateMachine:StateMachine")
+    definition = json.loads(machine["inputs"]["definition"])
+    del definition["States"]["AuthorizePayment"]["Catch"]
+    both(machine, "definition", json.dumps(definition))
+
+
+def stage_without_access_logs(graph: Graph) -> None:
+    both(find(graph, "aws:apigateway/stage:Stage"), "accessLogSettings", None)
+
+
+def bus_without_archive(graph: Graph) -> None:
+    graph["resources"] = [r for r in graph["resources"] if r["type"] != "aws:cloudwatch/eventArchive:EventArchive"]
 
 
 def provisioned_billing(graph: Graph) -> None:
@@ -78,16 +147,35 @@ def route_without_authorizer(graph: Graph) -> None:
     both(find(graph, "aws:apigateway/method:Method", "api-get-order"), "authorization", "NONE")
 
 
-MUTATIONS: dict[str, tuple[Callable[[Graph], None], str]] = {
-    "wildcard action": (wildcard_action, "iam-no-wildcard-actions"),
-    "PROVISIONED billing": (provisioned_billing, "dynamodb-on-demand"),
-    "PITR off on a replica": (replica_without_pitr, "dynamodb-point-in-time-recovery"),
-    "shared role": (shared_role, "lambda-one-role-per-function"),
-    "step without DLQ": (step_without_dead_letter_queue, "saga-step-dead-letter-queue"),
-    "secret in an environment variable": (secret_in_environment, "lambda-no-secrets-in-environment"),
-    "route without authorizer": (route_without_authorizer, "apigateway-method-authorizer"),
-    "900 s timeout on a saga step": (slow_saga_step, "lambda-timeout"),
+MUTATIONS: dict[str, tuple[Callable[[Graph], None], set[str]]] = {
+    "wildcard action": (wildcard_action, {"iam-no-wildcard-actions"}),
+    "wildcard resource": (wildcard_resource, {"iam-no-wildcard-resources"}),
+    # PassRole is an action with resource-level permissions: on '*' it breaks both rules.
+    "PassRole on anything": (passrole_anywhere, {"iam-no-passrole-wildcard", "iam-no-wildcard-resources"}),
+    "AdministratorAccess on a role": (admin_managed_policy, {"iam-no-admin-managed-policies"}),
+    "role trusting any account": (role_trusting_any_account, {"iam-trust-service-principal"}),
+    "PROVISIONED billing": (provisioned_billing, {"dynamodb-on-demand"}),
+    "PITR off on a replica": (replica_without_pitr, {"dynamodb-point-in-time-recovery"}),
+    "table without SSE": (unencrypted_table, {"dynamodb-encryption"}),
+    "table without deletion protection": (unprotected_table, {"dynamodb-deletion-protection"}),
+    "queue without SSE": (unencrypted_queue, {"sqs-encryption"}),
+    "shared role": (shared_role, {"lambda-one-role-per-function"}),
+    "step without DLQ": (step_without_dead_letter_queue, {"saga-step-dead-letter-queue"}),
+    "900 s timeout on a saga step": (slow_saga_step, {"lambda-timeout"}),
+    "function without X-Ray": (untraced_function, {"lambda-tracing"}),
+    "secret in an environment variable": (secret_in_environment, {"lambda-no-secrets-in-environment"}),
+    "state machine without X-Ray": (untraced_state_machine, {"sfn-logging-and-tracing"}),
+    "task without Catch": (task_without_catch, {"sfn-every-task-catches"}),
+    "route without authorizer": (route_without_authorizer, {"apigateway-method-authorizer"}),
+    "stage without access logs": (stage_without_access_logs, {"apigateway-stage-throttling-and-logging"}),
+    "bus without archive": (bus_without_archive, {"eventbridge-bus-archive"}),
+    "queue missing owner and cost-center tags": (untagged_queue, {"required-tags"}),
 }
+
+
+def test_every_mandatory_policy_has_a_mutation_of_the_shipped_graph_that_makes_it_fire() -> None:
+    required = {p.name for p in POLICIES if p.enforcement_level in (None, EnforcementLevel.MANDATORY)}
+    assert required - {policy for _, policies in MUTATIONS.values() for policy in policies} == set()
 
 
 @pytest.mark.parametrize("stack", ["prod-use1", "prod-usw2", "sandbox"])
@@ -97,10 +185,10 @@ def test_shipped_program_has_no_violation(shipped: dict[str, Graph], stack: str)
 
 @pytest.mark.parametrize("fault", list(MUTATIONS))
 def test_injected_fault_is_caught_by_the_policy_that_names_it(shipped: dict[str, Graph], fault: str) -> None:
-    mutate, policy = MUTATIONS[fault]
+    mutate, policies = MUTATIONS[fault]
     graph = copy.deepcopy(shipped["prod-use1"])
     mutate(graph)
-    assert {violation.policy for violation in evaluate(graph)} == {policy}
+    assert {violation.policy for violation in evaluate(graph)} == policies
 
 
 # -- the graph as the engine would see it -----------------------------------------------------------

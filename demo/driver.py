@@ -27,7 +27,7 @@ PARKED = "NEEDS_REVIEW"
 
 
 @dataclass
-class Request:
+class SentRequest:
     at: float
     """Seconds after the start when it was answered."""
     latency_ms: float
@@ -52,7 +52,7 @@ class Sample:
 
 @dataclass
 class LaunchDayRun:
-    requests: list[Request] = field(default_factory=list)
+    requests: list[SentRequest] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     accepted: dict[str, str] = field(default_factory=dict)  # orderId -> Idempotency-Key
     duration_s: float = 0.0
@@ -121,7 +121,7 @@ class Driver:
             order_id = body.get("orderId") if status == 202 else None
             with self.lock:
                 self.run.requests.append(
-                    Request(answered - self.started, (answered - sent) * 1000, status, order.key, order_id)
+                    SentRequest(answered - self.started, (answered - sent) * 1000, status, order.key, order_id)
                 )
                 if order_id:
                     self.run.accepted[order_id] = order.key

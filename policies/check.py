@@ -4,7 +4,10 @@
     python -m policies check --graph build/prod-use1.resources.json
 
 Resource rules see each resource's inputs (as at ``pulumi preview``); stack rules see every
-resource's outputs, parents and property dependencies (as after it). Exit 1 when a mandatory
+resource's outputs, parents and property dependencies (as after it). Both get them the way
+pulumi-policy's analyzer hands them over in the engine: wrapped by ``unknown_checking_proxy``
+(mappings and sequences, not dicts and lists), and a rule that touches an unknown value is
+reported as an advisory "can't run during preview", not as a verdict. Exit 1 when a mandatory
 policy is violated, 0 otherwise, 2 when the stack or graph cannot be read.
 """
 
@@ -14,9 +17,10 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -24,11 +28,13 @@ from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
+    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from policies.rules import POLICIES
 from synth.graph import Graph, GraphError, Resource
@@ -62,7 +68,7 @@ def _stack_resources(resources: list[Resource]) -> list[PolicyResource]:
     for resource in resources:
         built[resource.urn] = PolicyResource(
             resource_type=resource.type,
-            props=resource.outputs or resource.inputs,
+            props=unknown_checking_proxy(resource.outputs or resource.inputs),
             urn=resource.urn,
             name=resource.name,
             opts=_options(resource.parent),
@@ -91,9 +97,17 @@ class _Reporter:
         self.resource: Resource | None = None  # the resource a resource rule is looking at
 
     def __call__(self, message: str, urn: str | None = None) -> None:
+        level = self.policy.enforcement_level or EnforcementLevel.MANDATORY
+        self._append(message, urn, level)
+
+    def cannot_run(self, error: UnknownValueError) -> None:
+        """What the engine's analyzer reports when a rule touches an unknown value: advisory."""
+        message = f"can't run policy '{self.policy.name}' during preview: {error.message}"
+        self._append(message, None, EnforcementLevel.ADVISORY)
+
+    def _append(self, message: str, urn: str | None, level: EnforcementLevel) -> None:
         target = self.graph.by_urn(urn or "") or self.resource
         typ, where = (target.type, target.urn) if target else ("stack", urn or "")
-        level = self.policy.enforcement_level or EnforcementLevel.MANDATORY
         severity = self.policy.severity.value if self.policy.severity else "medium"
         self.found.append(Violation(self.policy.name, severity, level.value, typ, where, message))
 
@@ -104,22 +118,32 @@ def evaluate(graph: Graph, policies: Sequence[Policy] = POLICIES) -> list[Violat
     for policy in policies:
         report = _Reporter(policy, graph, found)
         if isinstance(policy, StackValidationPolicy):
-            policy.validate(StackValidationArgs(_stack_resources(graph.resources), config={}), report)
+            _run(policy.validate, StackValidationArgs(_stack_resources(graph.resources), config={}), report)
             continue
         assert isinstance(policy, ResourceValidationPolicy)
         for resource in (r for r in graph.resources if r.custom):
             report.resource = resource
             args = ResourceValidationArgs(
                 resource.type,
-                resource.inputs,
+                unknown_checking_proxy(resource.inputs),
                 resource.urn,
                 resource.name,
                 _options(resource.parent),
                 None,
                 config={},
             )
-            policy.validate(args, report)
+            _run(policy.validate, args, report)
     return found
+
+
+Args = TypeVar("Args", ResourceValidationArgs, StackValidationArgs)
+
+
+def _run(validate: Callable[[Args, ReportViolation], object], args: Args, report: _Reporter) -> None:
+    try:
+        validate(args, report)
+    except UnknownValueError as error:
+        report.cannot_run(error)
 
 
 def mandatory(violations: Sequence[Violation]) -> list[Violation]:

@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--stack", default="sandbox")
     start.add_argument("--aws-port", type=int, default=4566)
     start.add_argument("--api-port", type=int, default=8080)
-    start.add_argument("--time-scale", type=float, default=0.05, help="retry waits x this (default 0.05); timeouts stay real")
+    start.add_argument(
+        "--time-scale", type=float, default=0.05, help="retry waits x this (default 0.05); timeouts stay real"
+    )
     start.add_argument("--no-seed", action="store_true", help="leave the catalog and loyalty accounts empty")
     start.add_argument("--program", help="deploy another Pulumi program with the stack's config")
     start.set_defaults(run=up)

@@ -1,7 +1,7 @@
 """Run the real program (``__main__.py``) under Pulumi mocks with a stack's config and write
 its resource graph: ``python -m synth --stack prod-use1`` → ``build/prod-use1.resources.json``.
 
-Every resource appears with its type, logical name, parent and inputs as the engine sees
+Every resource appears with its URN, type, logical name, parent and inputs as the engine sees
 them (camelCase), plus the mocked outputs. The policy check and the sandbox read this file.
 A standby stack's ``StackReference`` to its primary is answered with the outputs of a synth
 of that primary (run first, in its own process: Pulumi's runtime is one program per process).
@@ -63,6 +63,57 @@ def _physical(inputs: dict[str, Any], name: str) -> str:
         if isinstance(inputs.get(key), str):
             return str(inputs[key])
     return name
+
+
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def engine_urn(parent: str | None, typ: str, name: str, stack: str, project: str) -> str:
+    """The URN the Pulumi engine gives a resource, from its parent's *engine* URN.
+
+    The engine writes the parent's whole qualified type (every ancestor's type, the root
+    stack's left out) before the resource's own type (``Deployment.generateURN`` and
+    ``resource.NewURN`` in pulumi/pulumi; the SDKs' ``create_urn`` / .NET ``Urn.Create`` cut
+    the parent's URN at its last ``::`` the same way). Python's ``MockMonitor.make_urn``
+    keeps only the immediate parent's type and writes the root stack's, so a rule that reads
+    a URN would judge a mocked graph differently from the engine.
+    """
+    qualified = typ
+    if parent:
+        parts = parent.split("::")
+        if len(parts) < 4 or not parts[0].startswith("urn:pulumi:"):
+            raise SynthError(f"{typ} {name!r} has a parent that is not a URN: {parent!r}")
+        if parts[2] != ROOT_STACK_TYPE:
+            qualified = f"{parts[2]}${typ}"
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
+
+
+def with_engine_urns(resources: list[dict[str, Any]], stack: str, project: str) -> list[dict[str, Any]]:
+    """The recorded resources with every URN (own, parent, dependencies) as the engine builds it."""
+    by_mock_urn = {resource["urn"]: resource for resource in resources}
+    renamed: dict[str, str] = {}
+
+    def rename(mock_urn: str) -> str:
+        if mock_urn not in renamed:
+            resource = by_mock_urn.get(mock_urn)
+            if resource is None:
+                raise SynthError(f"{mock_urn} is referenced but was never registered")
+            parent = rename(resource["parent"]) if resource["parent"] else None
+            renamed[mock_urn] = engine_urn(parent, resource["type"], resource["name"], stack, project)
+        return renamed[mock_urn]
+
+    return [
+        {
+            **resource,
+            "urn": rename(resource["urn"]),
+            "parent": rename(resource["parent"]) if resource["parent"] else None,
+            "dependencies": [rename(urn) for urn in resource["dependencies"]],
+            "propertyDependencies": {
+                key: [rename(urn) for urn in urns] for key, urns in resource["propertyDependencies"].items()
+            },
+        }
+        for resource in resources
+    ]
 
 
 def mocked_state(
@@ -192,7 +243,9 @@ def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> di
         "project": _project(root),
         "stack": stack,
         "config": config,
-        "resources": [r for r in resources if r["type"] != "pulumi:pulumi:Stack"],  # the root: no resource
+        "resources": [
+            r for r in with_engine_urns(resources, stack, _project(root)) if r["type"] != ROOT_STACK_TYPE
+        ],  # the root stack is not a resource of the graph
         "outputs": outputs,
     }
 

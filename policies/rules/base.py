@@ -20,6 +20,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+SAGA_STEP = "order-saga:index:SagaStep"
+"""The component type of ``components.step.SagaStep``."""
+
 Check = Callable[[ResourceValidationArgs, ReportViolation], None]
 StackCheck = Callable[[StackValidationArgs, ReportViolation], None]
 
@@ -79,3 +82,17 @@ def config(args: ResourceValidationArgs | StackValidationArgs, schema: PolicyCon
         key: spec["default"] for key, spec in (schema.properties if schema else {}).items() if "default" in spec
     }
     return {**defaults, **dict(args.get_config() or {})}
+
+
+def component_types(urn: str) -> list[str]:
+    """The types of the components a resource sits in, outermost first, read from its URN.
+
+    A resource policy sees no parent chain, only its URN, and the engine writes every
+    ancestor's type there (``urn:pulumi:<stack>::<project>::<A>$<B>$<type>::<name>``), so the
+    URN is how a resource rule knows it is inside a component. Splitting on ``::`` at most three
+    times keeps a name that contains ``::`` whole.
+    """
+    parts = urn.split("::", 3)
+    if len(parts) != 4 or not parts[0].startswith("urn:pulumi:"):
+        raise ValueError(f"not a Pulumi URN: {urn!r}")
+    return parts[2].split("$")[:-1]

@@ -8,7 +8,7 @@ pass (never catching it), so an unknown document is skipped, not misjudged.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 
@@ -31,10 +31,11 @@ def document(value: Any) -> dict[str, Any]:
 
 
 def as_list(value: Any) -> list[Any]:
-    """IAM allows a single value or a list wherever a list goes."""
+    """IAM allows a single value or a list wherever a list goes. In the engine a list property
+    arrives as pulumi-policy's ``_ListProxy``, a ``Sequence`` but not a ``list``."""
     if value is None:
         return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else [value]
 
 
 def statements(policy: dict[str, Any]) -> Iterator[dict[str, Any]]:

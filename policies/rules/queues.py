@@ -11,11 +11,10 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policies.rules.base import resource_policy, stack_policy
+from policies.rules.base import SAGA_STEP, resource_policy, stack_policy
 
 QUEUE = "aws:sqs/queue:Queue"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-SAGA_STEP = "order-saga:index:SagaStep"
 
 
 def _encrypted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

@@ -182,13 +182,6 @@ RESOURCE_CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ),
     ("sqs-encryption", "aws:sqs/queue:Queue", {"sqsManagedSseEnabled": True}, {"name": "q"}, "unencrypted"),
     (
-        "lambda-timeout",
-        FUNCTION,
-        GOOD_FUNCTION,
-        {k: v for k, v in GOOD_FUNCTION.items() if k != "timeout"},
-        "no timeout",
-    ),
-    (
         "lambda-tracing",
         FUNCTION,
         GOOD_FUNCTION,
@@ -264,7 +257,10 @@ def validate(
 ) -> list[str]:
     messages: list[str] = []
     urn = urn or URN.format(type=resource_type)
-    args = ResourceValidationArgs(resource_type, props, urn, "thing", _options(None), None, config=config or {})
+    # The engine's analyzer wraps every resource's properties so (mappings and sequences, not
+    # dicts and lists); an already wrapped value passes through unchanged.
+    engine_props = unknown_checking_proxy(props)
+    args = ResourceValidationArgs(resource_type, engine_props, urn, "thing", _options(None), None, config=config or {})
     policy = BY_NAME[policy_name]
     assert isinstance(policy, ResourceValidationPolicy)
     policy.validate(args, collect(messages))
@@ -284,6 +280,33 @@ def test_resource_rule_passes_the_good_fixture_and_names_the_bad_one(
     assert found and says in " ".join(found), found
 
 
+@pytest.mark.parametrize(
+    ("policy", "resource_type", "props", "says"),
+    [
+        (
+            "iam-no-admin-managed-policies",
+            "aws:iam/role:Role",
+            {"managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]},
+            "AdministratorAccess",
+        ),
+        (
+            "dynamodb-point-in-time-recovery",
+            TABLE,
+            {**GOOD_TABLE, "replicas": [{"regionName": "us-west-2", "pointInTimeRecovery": False}]},
+            "replica in us-west-2",
+        ),
+    ],
+)
+def test_list_properties_are_read_as_the_engine_hands_them(
+    policy: str, resource_type: str, props: dict[str, Any], says: str
+) -> None:
+    # In the engine a list property is pulumi-policy's _ListProxy, a Sequence but not a list.
+    engine_props = unknown_checking_proxy(props)
+    assert not isinstance(engine_props[next(k for k in props if isinstance(props[k], list))], list)
+    found = validate(policy, resource_type, engine_props)
+    assert found and says in " ".join(found), found
+
+
 def test_rules_ignore_resource_types_they_do_not_govern() -> None:
     assert validate("dynamodb-on-demand", "aws:sqs/queue:Queue", {}) == []
 
@@ -294,6 +317,25 @@ def test_saga_step_timeout_limit_is_configurable() -> None:
     assert validate("lambda-timeout", FUNCTION, slow) == []  # not a saga step
     assert "at most 30s" in validate("lambda-timeout", FUNCTION, slow, urn=step)[0]
     assert validate("lambda-timeout", FUNCTION, slow, urn=step, config={"maxStepTimeoutSeconds": 90}) == []
+
+
+def test_missing_timeout_is_judged_as_the_providers_3_seconds() -> None:
+    # The engine shows a resource policy the provider's checked inputs, where a missing timeout
+    # is already 3: a rule that objected to the missing value would fire only offline.
+    without = {k: v for k, v in GOOD_FUNCTION.items() if k != "timeout"}
+    step = STEP_URN.format(type=FUNCTION)
+    assert validate("lambda-timeout", FUNCTION, without) == []
+    assert validate("lambda-timeout", FUNCTION, without, urn=step) == []
+    [message] = validate("lambda-timeout", FUNCTION, without, urn=step, config={"maxStepTimeoutSeconds": 2})
+    assert "timeout is 3s; at most 2s" in message
+
+
+def test_a_saga_step_is_known_by_its_ancestor_types_not_by_text_in_its_name() -> None:
+    slow = {**GOOD_FUNCTION, "timeout": 900}
+    named_like_a_step = f"urn:pulumi:test::order-saga::{FUNCTION}::order-saga:index:SagaStep-archive"
+    assert validate("lambda-timeout", FUNCTION, slow, urn=named_like_a_step) == []
+    with pytest.raises(ValueError, match="not a Pulumi URN: 'thing'"):
+        validate("lambda-timeout", FUNCTION, slow, urn="thing")
 
 
 def test_wildcard_resource_allow_list_is_configurable() -> None:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit integration bench synth policy demo lambda-deps clean
+.PHONY: install test lint typecheck unit integration bench synth policy demo up token lambda-deps clean
 
 install: $(STAMP)
 
@@ -45,6 +45,14 @@ synth: $(STAMP)
 # Launch day in the sandbox: a 50x spike, a courier outage, and the audit (exit 1 if it fails).
 demo: $(STAMP)
 	$(BIN)/python -m demo $(DEMO_ARGS)
+
+# The sandbox until Ctrl-C; `make token CUSTOMER=cust-1` prints a token from the running one.
+up: $(STAMP)
+	$(BIN)/python -m sandbox up $(SANDBOX_ARGS)
+
+CUSTOMER ?= cust-1
+token: $(STAMP)
+	@$(BIN)/python -m sandbox token --customer $(CUSTOMER)
 
 # The policy pack, offline, over both prod stacks (exit 1 on a mandatory violation).
 policy: $(STAMP)

@@ -6,20 +6,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import signal
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sandbox.seed import EXAMPLE_ORDER
-from sandbox.up import Sandbox, SandboxError, SandboxSettings
-from synth.program import SynthError, read_config
+from synth.program import ROOT, SynthError, read_config
+
+if TYPE_CHECKING:
+    from sandbox.up import Sandbox
 
 
 def up(args: argparse.Namespace) -> int:
+    # Here, not at the top: `token` needs none of the sandbox (nor Pulumi, nor the policy pack).
+    from sandbox.up import Sandbox, SandboxError, SandboxSettings
+
     settings = SandboxSettings(
         stack=args.stack,
         aws_port=args.aws_port,
@@ -48,9 +53,20 @@ def up(args: argparse.Namespace) -> int:
         sandbox.stop()
 
 
+def python_command() -> str:
+    """This interpreter as a shell word that works from the project root with nothing activated."""
+    executable = Path(sys.executable)
+    shown = executable.relative_to(ROOT) if executable.is_relative_to(ROOT) else executable
+    return shlex.quote(str(shown))
+
+
 def banner(sandbox: Sandbox) -> str:
+    from sandbox.seed import EXAMPLE_ORDER
+
     unmodeled = ", ".join(f"{typ} x{count}" for typ, count in sorted(sandbox.provisioned.unmodeled.items()))
     order = json.dumps(EXAMPLE_ORDER)
+    python = python_command()
+    stack = "" if sandbox.settings.stack == "sandbox" else f" --stack {shlex.quote(sandbox.settings.stack)}"
     settings = sandbox.settings
     return f"""order-saga sandbox is up: stack {settings.stack}, time scale {settings.time_scale}
   API        {sandbox.api.url}
@@ -60,11 +76,11 @@ def banner(sandbox: Sandbox) -> str:
   logs       build/sandbox/logs/<function>.log
   not modeled here: {unmodeled or "nothing"}
 
-Get a token:
-  TOKEN=$(python -m sandbox token --customer cust-1)
+Get a token (from the project root):
+  TOKEN=$({python} -m sandbox token{stack} --customer cust-1)
 Place an order:
   curl -s -X POST {sandbox.api.url}/orders -H "Authorization: Bearer $TOKEN" \\
-    -H "Idempotency-Key: $(python -c 'import uuid; print(uuid.uuid4())')" \\
+    -H "Idempotency-Key: $({python} -c 'import uuid; print(uuid.uuid4())')" \\
     -H 'Content-Type: application/json' -d '{order}'
 Ctrl-C stops everything."""
 

@@ -240,7 +240,7 @@ class RestApi:
         if route.schema is not None:
             try:
                 jsonschema.validate(json.loads(body or ""), route.schema)
-            except (ValueError, jsonschema.ValidationError):
+            except (ValueError, RecursionError, jsonschema.ValidationError):  # too deep is invalid, not a crash
                 raise GatewayError(400, "Invalid request body") from None
 
     def _proxy_event(
@@ -300,12 +300,16 @@ def _allows(policy: dict[str, Any], method_arn: str) -> bool:
     return allowed
 
 
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+"""API Gateway's payload quota for a REST API; larger requests get 413 before any integration."""
+
+
 class ApiServer:
     """The REST API over HTTP on loopback."""
 
     def __init__(self, api: RestApi, host: str = "127.0.0.1", port: int = 0) -> None:
         self.api = api
-        self._server = LoopbackServer(self._respond, name="api", host=host, port=port)
+        self._server = LoopbackServer(self._respond, name="api", host=host, port=port, max_body_bytes=MAX_PAYLOAD_BYTES)
 
     @property
     def url(self) -> str:

@@ -7,11 +7,14 @@ with its length, and keeps quiet (the parts keep their own records: ledgers, log
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+log = logging.getLogger("sandbox.http")
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,20 @@ def _handler(respond: Respond, max_body_bytes: int | None) -> type[BaseHTTPReque
         def _serve(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             if max_body_bytes is not None and length > max_body_bytes:
-                # Refused unread: close, or the unread body would be taken for the next request.
-                self.close_connection = True
-                reply = json_reply(413, {"message": "Request Too Long"}, {"Connection": "close"})
+                # Drained, never held: the client may finish sending and read its 413.
+                while length > 0:
+                    chunk = self.rfile.read(min(length, 1 << 16))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+                reply = json_reply(413, {"message": "Request Too Long"})
             else:
                 body = self.rfile.read(length) if length else b""
-                reply = respond(Request(self.command, self.path, dict(self.headers.items()), body))
+                try:
+                    reply = respond(Request(self.command, self.path, dict(self.headers.items()), body))
+                except Exception:  # a bug in a part answers 500 and is logged; the server keeps serving
+                    log.exception("%s %s failed", self.command, self.path)
+                    reply = json_reply(500, {"message": "Internal server error"})
             try:
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -192,6 +193,32 @@ def test_price_field_gets_422_and_a_malformed_body_400(sandbox: Running) -> None
     status, answer = place(bearer, {**ORDER, "items": [{"sku": "TEE-M", "quantity": 1, "price": 1}]})
     assert (status, answer["error"]["code"]) == (422, "invalid_order")
     assert place(bearer, {"items": "not a list"})[0] == 400  # the gateway's request model
+
+
+def test_commands_the_banner_prints_run_verbatim_in_a_plain_shell(sandbox: Running) -> None:
+    # GIVEN the banner's "Get a token" and "Place an order" commands, exactly as printed
+    start = next(n for n, line in enumerate(sandbox.lines) if line.startswith("Get a token"))
+    end = next(n for n, line in enumerate(sandbox.lines) if line.startswith("Ctrl-C stops everything"))
+    script = "\n".join(line for line in sandbox.lines[start + 1 : end] if line.startswith(" "))
+    assert "TOKEN=$(" in script and "curl " in script, script
+    # WHEN a new user pastes them into a shell at the project root, with no virtual environment
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if ".venv" not in p and "venv" not in p)
+    environment = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")} | {"PATH": path}
+    result = subprocess.run(["bash", "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True)
+    # THEN the order is accepted
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "PENDING", result.stdout
+
+
+def test_pathological_json_gets_a_4xx_and_the_api_keeps_serving(sandbox: Running) -> None:
+    bearer = token("--customer", "cust-13")
+    headers = {"Authorization": f"Bearer {bearer}", "Idempotency-Key": str(uuid.uuid4())}
+    deep = '{"items": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert http("POST", f"{API}/orders", deep, headers)[0] == 400
+    huge = json.dumps({**ORDER, "pad": "x" * (11 * 1024 * 1024)})
+    assert http("POST", f"{API}/orders", huge, headers)[0] == 413
+    status, accepted = place(bearer)
+    assert status == 202, accepted
 
 
 def test_starting_twice_is_a_clear_error(sandbox: Running) -> None:

@@ -11,8 +11,9 @@ import boto3
 from moto import mock_aws
 
 from components.order_saga import ORDER_SAGA
+from sandbox.aws.moto_patches import time_scale
 from sandbox.aws.scripted_saga import HANG, Rig, ScriptedFunctions, fails, new_order_id
-from sandbox.aws.stepfunctions import route_lambda_invokes, time_scale
+from sandbox.aws.stepfunctions import route_lambda_invokes
 
 PRICE_PER_TRANSITION_USD = 0.000025  # Standard workflows, us-east-1
 

@@ -15,6 +15,8 @@ import re
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,8 +98,11 @@ def _by_type(graph: Graph, typ: str) -> list[Resource]:
 class RestApi:
     """One deployed REST API and stage, read from the graph."""
 
-    def __init__(self, graph: Graph, runtime: LambdaRuntime, region: str) -> None:
+    def __init__(self, graph: Graph, runtime: LambdaRuntime, region: str, *, integration_timeout: float = 29.0) -> None:
         self.runtime = runtime
+        # API Gateway stops waiting for an integration after 29 s (504); the Lambda runs on.
+        self.integration_timeout = integration_timeout
+        self._integrations = ThreadPoolExecutor(max_workers=64, thread_name_prefix="integration")
         [stage] = _by_type(graph, "stage:Stage")  # one API and stage per region: the program's shape
         self.api_id = str(stage.inputs["restApi"])
         self.stage = str(stage.inputs["stageName"])
@@ -187,8 +192,11 @@ class RestApi:
                 raise GatewayError(429, "Too Many Requests")
         self._validate(route, headers, body)
         event = self._proxy_event(route, method, resource_path, parameters, headers, body, context)
+        invocation = self._integrations.submit(self.runtime.invoke, route.function, event)
         try:
-            response = self.runtime.invoke(route.function, event)
+            response = invocation.result(timeout=self.integration_timeout)
+        except FutureTimeout:
+            raise GatewayError(504, "Endpoint request timed out") from None
         except FunctionError:
             raise GatewayError(502, "Internal server error") from None
         return (

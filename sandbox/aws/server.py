@@ -1,7 +1,10 @@
 """The embedded AWS in a process of its own: moto's server and its ASL interpreter.
 
 Lambda tasks are forwarded over HTTP to the sandbox's runtime (``RuntimeServer``), so moto,
-the interpreter and the API each get a core instead of sharing one interpreter lock.
+the interpreter and the API each get a core instead of sharing one interpreter lock. The
+interpreter's own AWS calls (status writes, events, queues) go straight into the server's
+WSGI application in this process: the same request handling, without a socket, a request
+thread and an HTTP round trip each.
 
     python -m sandbox.aws.server --port 4566 --runtime-url http://127.0.0.1:PORT --time-scale 0.05
 """
@@ -21,10 +24,21 @@ import urllib.request
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.client import BaseClient
+from botocore.compat import HTTPHeaders
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from sandbox.aws.dynamodb import serialize_dynamodb_requests
-from sandbox.aws.stepfunctions import Invoke, reuse_interpreter_clients, route_lambda_invokes, time_scale
+from sandbox.aws.moto_patches import (
+    cache_asl_parse_trees,
+    cache_backend_lookup,
+    reuse_interpreter_clients,
+    serialize_dynamodb_requests,
+    time_scale,
+)
+from sandbox.aws.stepfunctions import Invoke, route_lambda_invokes
 from sandbox.runtime.errors import FunctionError
 
 READY = "aws ready"
@@ -48,6 +62,45 @@ def forward_to(runtime_url: str) -> Invoke:
     return invoke
 
 
+class _Body:
+    """A response body as botocore reads it (``raw.stream()``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.data
+
+
+def dispatch_in_process(app: Any) -> Any:
+    """A ``customize`` for the interpreter's clients: send each request to ``app`` directly."""
+
+    def send(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        url = urllib.parse.urlsplit(request.url)
+        body: Any = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        environ = EnvironBuilder(
+            path=url.path,
+            query_string=url.query,
+            method=request.method,
+            headers=list(request.headers.items()),
+            data=body or b"",
+            base_url=f"{url.scheme}://{url.netloc}",
+        ).get_environ()
+        chunks, status, headers = run_wsgi_app(app, environ, buffered=True)
+        response_headers = HTTPHeaders()
+        for name, value in headers.items():
+            response_headers[name] = value
+        return AWSResponse(request.url, int(status.split()[0]), response_headers, _Body(b"".join(chunks)))
+
+    def customize(client: BaseClient) -> None:
+        # A before-send handler that returns a response answers the request itself.
+        client.meta.events.register("before-send", send)  # type: ignore[arg-type]
+
+    return customize
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.aws.server")
     parser.add_argument("--port", type=int, required=True)
@@ -55,16 +108,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # an access-log line per request costs CPU
     serialize_dynamodb_requests()
-    os.environ["MOTO_PORT"] = str(args.port)  # where the interpreter sends its AWS calls
+    cache_asl_parse_trees()
+    cache_backend_lookup()
+    os.environ["MOTO_PORT"] = str(args.port)  # the interpreter's endpoint, for request signing and routing
+    app = DomainDispatcherApplication(create_backend_app)
     route_lambda_invokes(boto3._get_default_session(), forward_to(args.runtime_url))
-    reuse_interpreter_clients()
+    reuse_interpreter_clients(customize=dispatch_in_process(app))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     with time_scale(args.time_scale, timeouts=False):
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
-        server.start()
+        server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+        threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
         request = urllib.request.Request(
             f"http://127.0.0.1:{args.port}/moto-api/config",
             data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
@@ -75,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             response.read()
         print(READY, flush=True)
         stopping.wait()
-        server.stop()
+        server.shutdown()
     return 0
 
 

@@ -10,9 +10,9 @@ from moto import mock_aws
 
 from handlers.contract import COURIER, PAYMENT_GATEWAY
 from handlers.vault import SecretStore, approle_login
-from sandbox.aws.dynamodb import serialize_dynamodb_requests
+from sandbox.aws.moto_patches import cache_asl_parse_trees, serialize_dynamodb_requests, time_scale
 from sandbox.aws.scripted_saga import Rig, ScriptedFunctions
-from sandbox.aws.stepfunctions import route_lambda_invokes, time_scale
+from sandbox.aws.stepfunctions import route_lambda_invokes
 from sandbox.outside.partners import Partners
 from sandbox.outside.vault import Vault
 from tests.integration.stores import Stores
@@ -27,7 +27,8 @@ COURIER_SECRET = COURIER.vault_path
 
 @pytest.fixture(scope="session")
 def aws() -> Iterator[None]:
-    serialize_dynamodb_requests()
+    serialize_dynamodb_requests()  # the sandbox's patches, so every test here runs with them on
+    cache_asl_parse_trees()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 

@@ -1,0 +1,303 @@
+"""Every change this project makes to moto's internals, in one place, pinned to one moto version.
+
+Each patch says what it changes and why the change is safe. ``PATCHED`` names every moto
+function a patch replaces or wraps, with a digest of its source as of ``MOTO_VERSION``; a test
+(tests/unit/test_moto_patches.py) fails when moto changes under a patch, so an upgrade is
+re-read, not trusted.
+
+Measured on the sandbox (README, "Sandbox speed"): each lever with the profile that motivated it.
+
+Upstream, for moto's users (issue text):
+
+    Step Functions: ``ExecutionWorker._get_evaluation_entrypoint`` parses the state machine
+    definition with ANTLR for every execution (about 40 % of the server's CPU when one
+    definition runs many executions). The parse tree is immutable: caching it per definition
+    string and running the ``Preprocessor`` on the cached tree gives the same components.
+
+    DynamoDB: ``transact_write_items`` deep-copies every table a transaction names to restore it
+    on cancellation, so its cost grows with the table, not the transaction, and a rollback
+    overwrites concurrent writes to other items. Snapshotting the items the transaction names
+    gives the same rollback at the cost of the items.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import inspect
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import moto
+from botocore.client import BaseClient
+from moto import backends
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_dynamodb,
+    state_task_service_events,
+    state_task_service_sqs,
+)
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.asl.utils import boto_client
+
+MOTO_VERSION = "5.2.5"
+
+PATCHED: dict[str, Any] = {
+    "DynamoHandler.call_action": DynamoHandler.call_action,
+    "DynamoDBBackend.transact_write_items": DynamoDBBackend.transact_write_items,
+    "Table.get_item": Table.get_item,
+    "Table.delete_item": Table.delete_item,
+    "AmazonStateLanguageParser.parse": AmazonStateLanguageParser.parse,
+    "boto_client.boto_client_for": boto_client.boto_client_for,
+    "backends.list_of_moto_modules": backends.list_of_moto_modules,
+    "retrier_decl": retrier_decl,
+    "execute_state": execute_state,
+}
+"""The moto functions and modules the patches replace, wrap or rely on, as imported (unpatched)."""
+
+SOURCE_DIGESTS = {
+    "DynamoHandler.call_action": "ce5f57cf83cde340",
+    "DynamoDBBackend.transact_write_items": "81db2cb7d94e39c9",
+    "Table.get_item": "b08e98fe37b7e583",
+    "Table.delete_item": "1594f7b07616c8cb",
+    "AmazonStateLanguageParser.parse": "a59a7d18760fb22e",
+    "boto_client.boto_client_for": "1f44dc2ac8aa2179",
+    "backends.list_of_moto_modules": "4f741a10b06500e8",
+    "retrier_decl": "70bd3a0664d8eefe",
+    "execute_state": "6cc52e59c727d41e",
+}
+
+
+def source_digest(name: str) -> str:
+    """sha256 of the moto source a patch relies on, as installed."""
+    return hashlib.sha256(inspect.getsource(PATCHED[name]).encode()).hexdigest()[:16]
+
+
+def check_version() -> None:
+    if moto.__version__ != MOTO_VERSION:
+        raise RuntimeError(
+            f"sandbox.aws.moto_patches is written against moto {MOTO_VERSION}, not {moto.__version__}: "
+            "re-read each patch against the new source, then update MOTO_VERSION and SOURCE_DIGESTS"
+        )
+
+
+# -- DynamoDB ------------------------------------------------------------------------------------
+
+_dynamodb_lock = threading.RLock()
+_original_call_action = DynamoHandler.call_action
+_original_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _serialized_call_action(self: DynamoHandler) -> Any:
+    with _dynamodb_lock:
+        return _original_call_action(self)
+
+
+def _item_key(table: Table, attributes: dict[str, Any]) -> tuple[DynamoType, DynamoType | None] | None:
+    if table.hash_key_attr not in attributes:
+        return None  # moto's own validation refuses it
+    range_key = None
+    if table.range_key_attr is not None:
+        if table.range_key_attr not in attributes:
+            return None
+        range_key = DynamoType(attributes[table.range_key_attr])
+    return DynamoType(attributes[table.hash_key_attr]), range_key
+
+
+def _restore(table: Table, hash_key: DynamoType, range_key: DynamoType | None, item: Any) -> None:
+    if item is None:
+        table.delete_item(hash_key, range_key)
+    elif range_key is not None:
+        table.items[hash_key][range_key] = item
+    else:
+        table.items[hash_key] = item
+
+
+def _transact_with_item_snapshots(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    """moto's transaction, rolled back from copies of the items it names instead of whole tables.
+
+    Safe because every DynamoDB request runs under ``_dynamodb_lock`` (nothing else writes
+    while the transaction runs) and a transaction writes only the items it names: restoring
+    those restores everything it changed."""
+    snapshots = []
+    for entry in transact_items:
+        operation = next(iter(entry.values()), None)
+        if not isinstance(operation, dict) or operation.get("TableName") not in self.tables:
+            continue  # moto's own validation refuses it
+        table = self.tables[operation["TableName"]]
+        key = _item_key(table, operation.get("Item") or operation.get("Key") or {})
+        if key is not None:
+            snapshots.append((table, *key, copy.deepcopy(table.get_item(*key))))
+    Table.__deepcopy__ = _no_table_copy  # type: ignore[attr-defined]
+    try:
+        _original_transact_write_items(self, transact_items)
+    except Exception:
+        for table, hash_key, range_key, item in reversed(snapshots):
+            _restore(table, hash_key, range_key, item)
+        raise
+    finally:
+        del Table.__deepcopy__  # type: ignore[attr-defined]
+
+
+def _no_table_copy(self: Table, memo: dict[int, Any]) -> Table:
+    # Inside a transaction only: moto's whole-table backup becomes the table itself, and
+    # its restore a no-op; the item snapshots above do the rollback.
+    return self
+
+
+def serialize_dynamodb_requests() -> None:
+    """Run every moto DynamoDB request in this process under one lock, and roll transactions
+    back from item snapshots. Idempotent.
+
+    Real DynamoDB isolates transactions and conditional writes; moto's request handlers share
+    its tables with no lock (seen: 20 racing reservations, ``dictionary changed size during
+    iteration``, oversold stock). One lock restores the isolation our code relies on; the races
+    between requests, which conditions must guard, remain."""
+    check_version()
+    DynamoHandler.call_action = _serialized_call_action  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = _transact_with_item_snapshots  # type: ignore[method-assign]
+
+
+# -- Step Functions ------------------------------------------------------------------------------
+
+_original_parse = AmazonStateLanguageParser.parse
+_parse_trees: dict[str, Any] = {}
+
+
+def _parse_with_cached_tree(definition: str) -> tuple[Any, Any]:
+    """ANTLR parses each definition once; every execution still gets fresh components.
+
+    Safe because the parse tree is only read (the preprocessor builds new components from it)
+    and a definition string always yields the same tree; syntax errors still raise on the first
+    parse, which is not cached."""
+    tree = _parse_trees.get(definition)
+    if tree is None:
+        program, tree = _original_parse(definition)
+        _parse_trees[definition] = tree
+        return program, tree
+    return Preprocessor().visit(tree), tree
+
+
+def cache_asl_parse_trees() -> None:
+    check_version()
+    AmazonStateLanguageParser.parse = staticmethod(_parse_with_cached_tree)  # type: ignore[method-assign]
+
+
+# The modules of the task types our sagas use, each holding its own reference.
+_CLIENT_USERS = (
+    lambda_eval_utils,
+    state_task_service_dynamodb,
+    state_task_service_events,
+    state_task_service_sqs,
+)
+
+
+def reuse_interpreter_clients(customize: Callable[[BaseClient], None] | None = None) -> Callable[[], None]:
+    """Make the interpreter reuse one boto3 client per (region, service) instead of building one
+    per task (tens of milliseconds of CPU each). Clients are thread-safe; they copy the
+    session's event hooks when built, so route Lambda invokes first. ``customize`` sees each
+    client once, when built. Returns the undo function."""
+    check_version()
+    original = boto_client.boto_client_for
+    cache: dict[tuple[str, str], BaseClient] = {}
+    lock = threading.Lock()
+
+    def cached(region: str, service: str, state_credentials: Any = None) -> BaseClient:
+        with lock:
+            if (region, service) not in cache:
+                client = original(region=region, service=service, state_credentials=state_credentials)
+                if customize is not None:
+                    customize(client)
+                cache[(region, service)] = client
+            return cache[(region, service)]
+
+    for module in _CLIENT_USERS:
+        module.boto_client_for = cached  # type: ignore[attr-defined]
+
+    def undo() -> None:
+        for module in _CLIENT_USERS:
+            module.boto_client_for = original  # type: ignore[attr-defined]
+
+    return undo
+
+
+class _ScaledEvent(threading.Event):
+    factor = 1.0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return super().wait(None if timeout is None else timeout * self.factor)
+
+
+class _ScaledThreading:
+    """The ``threading`` module as execute_state sees it, with task timeouts scaled."""
+
+    def __init__(self, factor: float) -> None:
+        self.Event = type("ScaledEvent", (_ScaledEvent,), {"factor": factor})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+class _ScaledClock:
+    """The ``time`` module as the retrier sees it: sleeps are recorded, then scaled."""
+
+    def __init__(self, factor: float, requested: list[float]) -> None:
+        self.factor = factor
+        self.requested = requested
+
+    def sleep(self, seconds: float) -> None:
+        self.requested.append(seconds)
+        time.sleep(seconds * self.factor)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@contextmanager
+def time_scale(factor: float, *, timeouts: bool = True) -> Iterator[list[float]]:
+    """Run retry waits (and, with ``timeouts``, task timeouts) at ``factor`` x real time.
+
+    Tests scale both, to reach a timeout without waiting for it. The sandbox scales only the
+    waits: a timeout guards real work (a cold start, a slow partner) that runs in real time.
+    Yields the list of retry waits the definition asked for, unscaled, in order.
+    """
+    if factor <= 0:
+        raise ValueError("time scale must be > 0")
+    check_version()
+    requested: list[float] = []
+    patches: list[tuple[Any, str, Any]] = [(retrier_decl, "time", _ScaledClock(factor, requested))]
+    if timeouts:
+        patches.append((execute_state, "threading", _ScaledThreading(factor)))
+    originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
+    for module, name, replacement in patches:
+        setattr(module, name, replacement)
+    try:
+        yield requested
+    finally:
+        for module, name, original in originals:
+            setattr(module, name, original)
+
+
+# -- the server ----------------------------------------------------------------------------------
+
+
+_original_list_of_moto_modules = backends.list_of_moto_modules
+
+
+def cache_backend_lookup() -> None:
+    """moto's server lists its own package directory on every request to route it to a backend
+    (``list_of_moto_modules``: an ``os.listdir`` and an ``isdir`` per entry). The installed
+    package does not change while the server runs, so the list is read once."""
+    check_version()
+    backends.list_of_moto_modules = functools.cache(lambda: tuple(_original_list_of_moto_modules()))

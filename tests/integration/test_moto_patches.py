@@ -1,0 +1,99 @@
+"""The patches to moto's internals: pinned to the source they were written against, and each
+keeping moto's behaviour (the whole integration suite runs with them on, see conftest)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from sandbox.aws import moto_patches
+from sandbox.aws.moto_patches import PATCHED, SOURCE_DIGESTS, source_digest
+
+
+@pytest.mark.parametrize("name", sorted(PATCHED))
+def test_the_moto_source_a_patch_relies_on_is_the_one_it_was_written_against(name: str) -> None:
+    assert source_digest(name) == SOURCE_DIGESTS[name], f"moto changed {name}: re-read the patch"
+
+
+def test_every_patched_name_is_pinned() -> None:
+    assert set(PATCHED) == set(SOURCE_DIGESTS)
+
+
+def _table(aws: None) -> str:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def test_a_cancelled_transaction_undoes_its_writes_and_keeps_other_items(aws: None) -> None:
+    db = boto3.client("dynamodb")
+    table = _table(aws)
+    db.put_item(TableName=table, Item={"pk": {"S": "stock"}, "n": {"N": "5"}})
+    db.put_item(TableName=table, Item={"pk": {"S": "bystander"}, "n": {"N": "1"}})
+    # WHEN a transaction decrements stock, adds a reservation, then fails its last condition
+    with pytest.raises(ClientError) as refused:
+        db.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "stock"}},
+                        "UpdateExpression": "SET n = n - :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "reservation"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "fence"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    # THEN nothing it wrote remains, and the item it never named is untouched
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    items = {i["pk"]["S"]: i for i in db.scan(TableName=table)["Items"]}
+    assert set(items) == {"stock", "bystander"}
+    assert items["stock"]["n"] == {"N": "5"}
+    assert items["bystander"]["n"] == {"N": "1"}
+
+
+def test_a_committed_transaction_writes_every_item(aws: None) -> None:
+    db = boto3.client("dynamodb")
+    table = _table(aws)
+    db.put_item(TableName=table, Item={"pk": {"S": "stock"}, "n": {"N": "5"}})
+    db.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": "stock"}},
+                    "UpdateExpression": "SET n = n - :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "reservation"}}}},
+        ]
+    )
+    items = {i["pk"]["S"]: i for i in db.scan(TableName=table)["Items"]}
+    assert items["stock"]["n"] == {"N": "4"} and "reservation" in items
+
+
+def test_the_parse_cache_gives_each_execution_fresh_components(aws: None) -> None:
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+    first, tree = moto_patches._parse_with_cached_tree(definition)
+    second, cached_tree = moto_patches._parse_with_cached_tree(definition)
+    assert cached_tree is tree  # parsed once
+    assert first is not second  # built twice: executions never share state
+    assert type(first) is type(second)

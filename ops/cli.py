@@ -254,7 +254,8 @@ def reconcile(ctx: Context, older_than: str, dry_run: bool, as_json: bool) -> No
                 finding.detail,
             )
         out.print(table if result.findings else "[green]nothing to reconcile[/]")
-        out.print(f"started {len(result.fixed)}, need a human {len(result.needs_a_human)}")
+        verb = "would start" if dry_run else "started"
+        out.print(f"{verb} {len(result.fixed)}, need a human {len(result.needs_a_human)}")
     if result.needs_a_human:
         sys.exit(EXIT_HUMAN)
 

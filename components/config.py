@@ -68,6 +68,9 @@ class RegionConfig:
     alarm_email: str | None = None
     servicenow_url: str | None = None
     datadog_url: str | None = None
+    operators_identity_provider: str = "entra-id"
+    """The IAM SAML provider (name or ARN) through which on-call signs in to the operators' role."""
+    sweeper_interval_minutes: int = 5
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +150,8 @@ def load() -> RegionConfig:
         alarm_email=config.get("alarmEmail"),
         servicenow_url=config.get("serviceNowUrl"),
         datadog_url=config.get("datadogUrl"),
+        operators_identity_provider=config.get("operatorsIdentityProvider") or "entra-id",
+        sweeper_interval_minutes=config.get_int("sweeperIntervalMinutes") or 5,
         tags=tags,
     )
 

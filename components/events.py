@@ -119,6 +119,7 @@ class SagaStarterArgs:
 class SagaStarter(pulumi.ComponentResource):
     queue_url: pulumi.Output[str]
     dead_letter_queue_url: pulumi.Output[str]
+    dead_letter_queue_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: SagaStarterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("order-saga:index:SagaStarter", name, None, opts)
@@ -220,4 +221,5 @@ class SagaStarter(pulumi.ComponentResource):
         )
         self.queue_url = queue.url
         self.dead_letter_queue_url = dlq.url
+        self.dead_letter_queue_arn = dlq.arn
         self.register_outputs({"queueUrl": queue.url})

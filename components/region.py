@@ -19,6 +19,7 @@ from components.config import ConfigError, RegionConfig, stack_prefix
 from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs, bus_name
 from components.function import Function, FunctionArgs, FunctionSettings
 from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs
+from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs
 from components.order_saga import ORDER_SAGA
 from components.saga_machine import Saga, SagaArgs
 from components.step import SagaStepComponent, SagaStepComponentArgs, TaskArgs
@@ -146,6 +147,7 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         ),
     )
     api = _api(config, function, tables, events)
+    operations = _operations(config, function, alarms, tables, events, saga, steps, starter, account_id)
     SagaDashboard(
         "saga-dashboard",
         SagaDashboardArgs(
@@ -165,10 +167,65 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         "eventBusName": events.bus_name,
         "eventBusArn": events.bus_arn,
         "sagaStartQueueUrl": starter.queue_url,
+        "sagaStartDeadLetterQueueUrl": starter.dead_letter_queue_url,
         "deadLetterQueueUrls": {name: step.dead_letter_queue_url for name, step in steps.items()},
         "alarmTopicArn": alarms.topic_arn,
+        **operations,
         **{f"{table}TableName": name for table, name in tables.names.items()},
     }
+
+
+def _operations(
+    config: RegionConfig,
+    function: FunctionSettings,
+    alarms: AlarmTopic,
+    tables: TableRefs,
+    events: OrderEvents,
+    saga: Saga,
+    steps: dict[str, SagaStepComponent],
+    starter: SagaStarter,
+    account_id: pulumi.Output[str],
+) -> dict[str, Any]:
+    """The sweeper and the operators' role (components/operations.py); returns their outputs."""
+    resources = SagaResources(
+        orders_table_name=tables.names["orders"],
+        orders_table_arn=tables.arns["orders"],
+        state_machine_arn=saga.state_machine_arn,
+        event_bus_name=events.bus_name,
+        event_bus_arn=events.bus_arn,
+        start_dead_letter_queue_url=starter.dead_letter_queue_url,
+        start_dead_letter_queue_arn=starter.dead_letter_queue_arn,
+        step_dead_letter_queue_arns=[step.dead_letter_queue_arn for step in steps.values()],
+    )
+    outputs: dict[str, Any] = {}
+    # The standby is passive: a sweeper there would start sagas the primary is running.
+    # After a failover, `python -m ops reconcile` against the promoted region does its job.
+    if config.role == "primary":
+        sweeper = Sweeper(
+            "sweeper",
+            SweeperArgs(
+                saga=resources,
+                function=function,
+                alarm_topic_arn=alarms.topic_arn,
+                name_prefix=config.prefix,
+                region=config.region,
+                interval_minutes=config.sweeper_interval_minutes,
+                tags=config.tags,
+            ),
+        )
+        outputs["sweeperFunctionName"] = sweeper.function_name
+    provider = config.operators_identity_provider
+    operators = OperatorsRole(
+        "operators",
+        saga=resources,
+        identity_provider_arn=provider
+        if provider.startswith("arn:")
+        else pulumi.Output.concat("arn:aws:iam::", account_id, ":saml-provider/", provider),
+        name_prefix=config.prefix,
+        region=config.region,
+        tags=config.tags,
+    )
+    return outputs | {"operatorsRoleArn": operators.role_arn}
 
 
 def _tables(config: RegionConfig, account_id: pulumi.Output[str]) -> TableRefs:

@@ -74,8 +74,13 @@ def as_text(report: dict[str, Any]) -> str:
         f"  HTTP: {report['http_statuses']}; {report['duration_s']} s",
     ]
     if report["parked"]:
-        lines.append(f"parked orders ({len(report['parked'])}): answer each, see README 'Answering a parked order'")
-        lines += [f"  {p['orderId']}  at {p['step']}: {p['error']}" for p in report["parked"]]
+        lines.append(
+            f"parked orders ({len(report['parked'])}): against a running sandbox (python -m sandbox up), "
+            "answer each with one of"
+        )
+        for p in report["parked"]:
+            lines.append(f"  {p['orderId']}  at {p['step']}: {p['error']}")
+            lines += [f"    python -m ops --sandbox resolve {p['orderId']} --{a}" for a in ("retry", "compensate")]
     if report["invariants_failed"]:
         lines.append("AUDIT FAILED: " + "; ".join(report["invariants_failed"]))
         lines += [f"  {problem}" for problem in report["problems"][:20]]

@@ -29,7 +29,9 @@ from handlers.contract import COURIER, PAYMENT_GATEWAY
 from policies.check import as_text, evaluate, mandatory
 from sandbox.apigateway import ApiServer, RestApi
 from sandbox.aws.provision import Provisioned, Provisioner
+from sandbox.aws.scheduler import Scheduler
 from sandbox.aws.server import READY
+from sandbox.connection import connection_file, write_connection
 from sandbox.outside.issuer import IdentityProvider
 from sandbox.outside.partners import Courier, PaymentGateway
 from sandbox.outside.vault import Vault
@@ -49,6 +51,8 @@ class SandboxError(Exception):
 @dataclass
 class SandboxSettings:
     stack: str = "sandbox"
+    root: Path = ROOT
+    """Where ``Pulumi.yaml`` and the stack file are (tests point it at a copy with other ports)."""
     program: Path | None = None
     """Another program to deploy with the stack's config (default: the project's)."""
     aws_port: int = 4566
@@ -66,7 +70,7 @@ class SandboxSettings:
 class Sandbox:
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
-        self.config = read_config(settings.stack)
+        self.config = read_config(settings.stack, settings.root)
         self.region = self.config.get("aws:region", "us-east-1")
         self._stack = ExitStack()
         self.crashed: str | None = None
@@ -106,7 +110,8 @@ class Sandbox:
         log.info("synthesizing stack %s and checking policies", self.settings.stack)
         self.graph = run_synth(
             self.settings.stack,
-            program=self.settings.program,
+            root=self.settings.root,
+            program=self.settings.program or ROOT / "__main__.py",
             out=ROOT / "build" / "sandbox" / f"{self.settings.stack}.resources.json",
         )
         refused = mandatory(evaluate(self.graph))
@@ -179,6 +184,9 @@ class Sandbox:
         for mapping in self.provisioned.mappings:
             poller = QueuePoller(mapping, self.aws("sqs"), self.runtime, self.region).start()
             self._on_stop(poller.stop)
+        for schedule in self.provisioned.schedules:
+            scheduler = Scheduler(schedule, self.runtime, self.region, settings.time_scale).start()
+            self._on_stop(scheduler.stop)
         self.api = ApiServer(RestApi(self.graph, self.runtime, self.region), port=settings.api_port).start()
         self._on_stop(self.api.stop)
         if settings.seed:
@@ -188,6 +196,9 @@ class Sandbox:
                 outputs["inventoryTableName"],
                 outputs["loyaltyTableName"],
             )
+        # Last: `python -m ops --sandbox` finds a sandbox only once it serves.
+        write_connection(settings.stack, self.aws_endpoint, self.region, self.outputs)
+        self._on_stop(lambda: connection_file(settings.stack).unlink(missing_ok=True))
         watcher = threading.Thread(target=self._watch, name="watch", daemon=True)
         self._watching = threading.Event()
         self._on_stop(self._watching.set)

@@ -125,6 +125,27 @@ no_admin_managed_policies = resource_policy(
 )
 
 
+FEDERATED_ACTIONS = {"sts:AssumeRoleWithSAML": "SAML:aud", "sts:AssumeRoleWithWebIdentity": ":aud"}
+"""Federation actions and the audience key their condition must pin (OIDC: ``<provider>:aud``)."""
+FEDERATED_PROVIDER = re.compile(r"^arn:aws:iam::\d{12}:(saml-provider|oidc-provider)/\S+$")
+
+
+def _federated_problem(statement: dict) -> str | None:  # type: ignore[type-arg]
+    """Why a statement trusting a federated identity provider is too loose, or None."""
+    principal = statement["Principal"]
+    providers = as_list(principal.get("Federated"))
+    actions = as_list(statement.get("Action"))
+    if set(principal) != {"Federated"} or len(providers) != 1 or not FEDERATED_PROVIDER.match(str(providers[0])):
+        return f"the role trusts {principal!r}: name exactly one SAML or OIDC provider of this account"
+    if len(actions) != 1 or actions[0] not in FEDERATED_ACTIONS:
+        return f"a federated principal may only {' or '.join(FEDERATED_ACTIONS)}, not {actions!r}"
+    audience = FEDERATED_ACTIONS[actions[0]]
+    pinned = (statement.get("Condition") or {}).get("StringEquals") or {}
+    if not any(key.endswith(audience) for key in pinned):
+        return f"the trust of {providers[0]} does not pin the audience (StringEquals on {audience!r})"
+    return None
+
+
 def _trust_service_principal(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     try:
         trust = document(args.props["assumeRolePolicy"])
@@ -133,6 +154,11 @@ def _trust_service_principal(args: ResourceValidationArgs, report_violation: Rep
         return
     for statement in statements(trust):
         principal = statement.get("Principal")
+        if isinstance(principal, dict) and "Federated" in principal:
+            problem = _federated_problem(statement)
+            if problem:
+                report_violation(problem, None)
+            continue
         services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
         others = [key for key in principal if key != "Service"] if isinstance(principal, dict) else [principal]
         if not services or others:
@@ -141,11 +167,12 @@ def _trust_service_principal(args: ResourceValidationArgs, report_violation: Rep
 
 trust_service_principal = resource_policy(
     "iam-trust-service-principal",
-    "Roles are assumed by a named AWS service only.",
+    "Roles are assumed by a named AWS service, or by users of one named identity provider for a pinned audience.",
     ["aws:iam/role:Role"],
     _trust_service_principal,
     severity=Severity.HIGH,
-    remediation="Set the trust policy's Principal to {'Service': '<service>.amazonaws.com'}.",
+    remediation="Set the trust policy's Principal to {'Service': '<service>.amazonaws.com'}, or to "
+    "{'Federated': '<SAML or OIDC provider ARN>'} with sts:AssumeRoleWithSAML and StringEquals on SAML:aud.",
 )
 
 

@@ -30,10 +30,20 @@ class MappingSpec:
     report_batch_item_failures: bool
 
 
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A scheduled EventBridge rule with a Lambda target (moto stores it and never fires it)."""
+
+    rule: str
+    expression: str
+    function: str
+
+
 @dataclass
 class Provisioned:
     functions: list[FunctionSpec] = field(default_factory=list)
     mappings: list[MappingSpec] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
     queue_urls: dict[str, str] = field(default_factory=dict)  # name -> moto URL
     unmodeled: Counter[str] = field(default_factory=Counter)
 
@@ -58,6 +68,7 @@ class Provisioner:
         self.sns = client("sns")
         self.cloudwatch = client("cloudwatch")
         self.result = Provisioned()
+        self.schedule_expressions: dict[str, str] = {}
         self.handlers: dict[str, Callable[[Resource], None]] = {
             "aws:dynamodb/table:Table": self.table,
             "aws:sqs/queue:Queue": self.queue,
@@ -162,6 +173,10 @@ class Provisioner:
 
     def rule(self, resource: Resource) -> None:
         inputs = resource.inputs
+        if "scheduleExpression" in inputs:
+            self.events.put_rule(Name=inputs["name"], ScheduleExpression=inputs["scheduleExpression"])
+            self.schedule_expressions[inputs["name"]] = inputs["scheduleExpression"]
+            return
         self.events.put_rule(
             Name=inputs["name"],
             EventBusName=inputs.get("eventBusName", "default"),
@@ -176,6 +191,10 @@ class Provisioner:
         self.events.put_targets(
             Rule=inputs["rule"], EventBusName=inputs.get("eventBusName", "default"), Targets=[target]
         )
+        if inputs["rule"] in self.schedule_expressions and ":function:" in inputs["arn"]:
+            self.result.schedules.append(
+                ScheduleSpec(inputs["rule"], self.schedule_expressions[inputs["rule"]], inputs["arn"])
+            )
 
     def role(self, resource: Resource) -> None:
         inputs = resource.inputs

@@ -1,0 +1,5 @@
+import sys
+
+from ops.cli import run
+
+sys.exit(run())

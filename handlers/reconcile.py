@@ -22,9 +22,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-# The intake's event, matched by the start rule (components/events.py).
-SUBMITTED_SOURCE = "order-saga.intake"
-SUBMITTED_DETAIL_TYPE = "OrderSubmitted"
+from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
+
 SETTLED = ("CONFIRMED", "CANCELLED_COMPENSATED")
 PARKED = "NEEDS_REVIEW"
 # A start message is held this long while it is looked at; unhandled ones reappear after it.
@@ -226,8 +225,8 @@ class Reconciler:
             Entries=[
                 {
                     "EventBusName": self.event_bus,
-                    "Source": SUBMITTED_SOURCE,
-                    "DetailType": SUBMITTED_DETAIL_TYPE,
+                    "Source": ORDER_SUBMITTED_SOURCE,
+                    "DetailType": ORDER_SUBMITTED,
                     "Detail": json.dumps({"orderId": order_id, "customerId": customer_id}),
                 }
             ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from demo.audit import Audit
@@ -46,10 +47,11 @@ def summary(knobs: Knobs, run: LaunchDayRun, result: Audit) -> dict[str, Any]:
         "duration_s": round(run.duration_s, 1),
         "drained": run.drained,
         "invariants_failed": result.failures(),
-        "problems": result.stock_problems
-        + result.points_problems
-        + result.courier_problems
-        + result.execution_problems,
+        "problems": result.problems(),
+        "audit": [
+            {"invariant": v.invariant, "passed": v.passed, "breaches": [asdict(b) for b in v.breaches]}
+            for v in result.verdicts()
+        ],
         "parked": [{k: v for k, v in p.items() if k != "taskToken"} for p in result.parked],
     }
 

@@ -549,6 +549,7 @@ th, td { border: 1px solid #dde1e6; padding: 4px 8px; text-align: left; vertical
 th { background: #eef0f3; font-weight: 600; } td.pass { color: #05603f; white-space: nowrap; }
 td.fail { color: #b23c00; font-weight: 600; white-space: nowrap; }
 table.evidence { font-size: 12.5px; } table.evidence th { background: #f7f8fa; }
+table.evidence td { white-space: nowrap; } table.evidence td:nth-child(3) { white-space: normal; }
 table.summary td:first-child { color: #444; width: 240px; } .empty, .more { color: #555; }
 """
 

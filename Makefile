@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit integration bench synth policy demo up token lambda-deps clean
+.PHONY: install chromium test lint typecheck unit integration bench synth policy demo up token lambda-deps clean
 
 install: $(STAMP)
 
@@ -15,7 +15,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
 	touch $(STAMP)
 
-test: lint typecheck
+# Debian's chromium for the report's browser test, installed once when missing (CI runs as root;
+# without root this says what to run, and the test skips saying the same).
+chromium:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "make: no chromium; as root: apt-get install chromium (the report's browser test skips)" >&2; fi; }
+
+test: lint typecheck chromium
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -28,7 +36,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) chromium
 	$(BIN)/pytest tests/integration
 
 bench: $(STAMP)

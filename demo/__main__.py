@@ -15,7 +15,8 @@ from typing import Any
 
 from demo.audit import audit
 from demo.driver import Driver, LaunchDayRun, Sample
-from demo.report import as_html, as_text, summary
+from demo.html_report import as_html
+from demo.report import as_text, summary
 from demo.scenario import CUSTOMERS, DEMO_CATALOG, POINTS_PER_CUSTOMER, Knobs, make_plan
 from sandbox.seed import seed
 from sandbox.up import Sandbox, SandboxError, SandboxSettings

@@ -1,5 +1,6 @@
 """The audit: what happened, computed from the partners' ledgers and the tables, not from the
-saga's own say. Each invariant that fails is named in ``Audit.failures``."""
+saga's own say. ``Audit.verdicts`` judges each invariant and names who breaks it (an order, or a
+stock shard or loyalty account no one order explains) with what each order still holds."""
 
 from __future__ import annotations
 
@@ -13,34 +14,93 @@ from demo.driver import PARKED, LaunchDayRun
 from demo.scenario import DEMO_CATALOG, POINTS_PER_CUSTOMER
 from sandbox.up import Sandbox
 
+LOST = "every accepted order has exactly one terminal status (lost)"
+MONEY = "net money captured is the total if CONFIRMED, zero otherwise"
+OVERSOLD = "stock is never oversold"
+STOCK = "stock: initial = available + held by confirmed (and parked) orders"
+POINTS = "points: initial = balance + burned by confirmed (and parked) orders"
+COURIER = "courier slots only for confirmed (or parked) orders"
+EXECUTIONS = "one execution per accepted order, none twice"
+INVARIANTS = (LOST, MONEY, OVERSOLD, STOCK, POINTS, COURIER, EXECUTIONS)
+"""Every invariant the audit judges, in the order the report lists them."""
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What one order still holds at the partners and in the tables, as the audit found it."""
+
+    money: int = 0
+    """Net minor units captured at the payment gateway (charges minus refunds)."""
+    units: tuple[tuple[str, int], ...] = ()
+    """Units reserved and not released, as (``SKU#shard``, quantity)."""
+    points: int = 0
+    """Loyalty points burned and not restored."""
+    courier_slots: tuple[str, ...] = ()
+    """Courier bookings not cancelled."""
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One order (or stock shard, or loyalty account) that breaks an invariant, and the evidence."""
+
+    subject: str
+    """The order id; a ``SKU#shard`` or a customer id where no one order is to blame."""
+    problem: str
+    """What is wrong, in words: ``still holds HOODIE-M``, ``ran 2 executions``."""
+    status: str | None = None
+    """The order's status (``MISSING`` when the table has no row); None for a shard or an account."""
+    holds: Holdings | None = None
+    """What the order still holds; None for a shard or an account."""
+
+    def __str__(self) -> str:
+        if self.holds is None:
+            return f"{self.subject}: {self.problem}"
+        return f"{self.subject} ({self.status}) {self.problem}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One invariant, whether it holds, and who breaks it."""
+
+    invariant: str
+    breaches: list[Breach]
+
+    @property
+    def passed(self) -> bool:
+        return not self.breaches
+
 
 @dataclass
 class Audit:
     accepted: int
     by_status: Counter[str]
-    lost: list[str]
-    charged_not_confirmed: list[str]
-    parked: list[dict[str, Any]]
+    breaches: dict[str, list[Breach]]
+    """Per invariant (every name in ``INVARIANTS``), who breaks it; empty when it holds."""
     oversold_units: int
-    stock_problems: list[str]
-    points_problems: list[str]
-    courier_problems: list[str]
-    execution_problems: list[str]
     compensations_per_step: Counter[str]
     saga_seconds: list[float]
+    parked: list[dict[str, Any]] = field(default_factory=list)
     transitions: dict[str, int] = field(default_factory=dict)
 
+    def verdicts(self) -> list[Verdict]:
+        return [Verdict(name, self.breaches.get(name, [])) for name in INVARIANTS]
+
     def failures(self) -> list[str]:
-        checks = {
-            "every accepted order has exactly one terminal status (lost)": not self.lost,
-            "net money captured is the total if CONFIRMED, zero otherwise": not self.charged_not_confirmed,
-            "stock is never oversold": self.oversold_units == 0,
-            "stock: initial = available + held by confirmed (and parked) orders": not self.stock_problems,
-            "points: initial = balance + burned by confirmed (and parked) orders": not self.points_problems,
-            "courier slots only for confirmed (or parked) orders": not self.courier_problems,
-            "one execution per accepted order, none twice": not self.execution_problems,
-        }
-        return [name for name, ok in checks.items() if not ok]
+        return [verdict.invariant for verdict in self.verdicts() if not verdict.passed]
+
+    @property
+    def lost(self) -> list[str]:
+        return [breach.subject for breach in self.breaches[LOST]]
+
+    @property
+    def charged_not_confirmed(self) -> list[str]:
+        return [breach.subject for breach in self.breaches[MONEY]]
+
+    def problems(self) -> list[str]:
+        """One line per breach of the stock, points, courier and execution invariants."""
+        return [
+            str(breach) for name in (OVERSOLD, STOCK, POINTS, COURIER, EXECUTIONS) for breach in self.breaches[name]
+        ]
 
 
 def _scan(sandbox: Sandbox, table: str) -> list[dict[str, Any]]:
@@ -104,18 +164,56 @@ def check(evidence: Evidence) -> Audit:
     parked = {o for o, s in status.items() if s == PARKED}
     keep = confirmed | parked  # whose effects may stand
 
-    # Money: the gateway's ledger, per order.
+    # What each order still holds: net money at the gateway, reserved units, burned points, slots.
     net: dict[str, int] = defaultdict(int)
     for entry in evidence.gateway_ledger:
         if entry["type"] == "charge":
             net[entry["reference"]] += int(entry["amount"])
         elif entry["type"] == "refund":
             net[entry["reference"]] -= int(entry["amount"])
-    charged_wrong = [
-        order_id
-        for order_id, s in status.items()
-        if order_id not in parked and net[order_id] != (int(orders[order_id]["total"]) if s == "CONFIRMED" else 0)
+    reserved = [item for item in evidence.inventory if item["pk"].startswith("RES#") and item["status"] == "RESERVED"]
+    held_units: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for item in reserved:
+        held_units[item["orderId"]].append((f"{item['sku']}#{int(item['shard'])}", int(item["quantity"])))
+    ledger = {item["pk"]: item for item in evidence.loyalty if item["pk"].startswith("LEDGER#")}
+    burns = {  # order id -> its burn entry, for burns not restored
+        key.split("#")[1]: entry
+        for key, entry in ledger.items()
+        if key.endswith("#BURN") and f"LEDGER#{key.split('#')[1]}#RESTORE" not in ledger
+    }
+    booked = {e["bookingId"]: e["reference"] for e in evidence.courier_ledger if e["type"] == "booking"}
+    for entry in evidence.courier_ledger:
+        if entry["type"] == "cancellation" and entry.get("bookingId"):
+            booked.pop(entry["bookingId"], None)
+    slots: dict[str, list[str]] = defaultdict(list)
+    for booking, ref in booked.items():
+        slots[ref].append(booking)
+
+    def breach(order_id: str, problem: str) -> Breach:
+        holds = Holdings(
+            money=net.get(order_id, 0),
+            units=tuple(held_units.get(order_id, ())),
+            points=int(burns[order_id]["points"]) if order_id in burns else 0,
+            courier_slots=tuple(slots.get(order_id, ())),
+        )
+        return Breach(order_id, problem, status.get(order_id, "NOT ACCEPTED"), holds)
+
+    breaches: dict[str, list[Breach]] = {name: [] for name in INVARIANTS}
+
+    # Every accepted order settled: terminal, or parked for an operator.
+    breaches[LOST] = [
+        breach(o, "has no row in the orders table" if s == "MISSING" else f"is still {s}")
+        for o, s in status.items()
+        if s not in ("CONFIRMED", "CANCELLED_COMPENSATED", PARKED)
     ]
+
+    # Money: the gateway's ledger, per order; a parked order's money waits for the operator.
+    for order_id, s in status.items():
+        expected = int(orders[order_id]["total"]) if s == "CONFIRMED" else 0
+        if order_id not in parked and net[order_id] != expected:
+            breaches[MONEY].append(
+                breach(order_id, f"captured {net[order_id] / 100:.2f} net, expected {expected / 100:.2f}")
+            )
 
     # Stock: every shard's initial units are either available or held by an order that stands.
     initial = {f"{sku.sku}#{shard}": units for sku in DEMO_CATALOG for shard, units in enumerate(sku.stock)}
@@ -125,50 +223,47 @@ def check(evidence: Evidence) -> Audit:
         if item["pk"].startswith("STOCK#")
     }
     held: Counter[str] = Counter()
-    stock_problems = []
-    for item in evidence.inventory:
-        if item["pk"].startswith("RES#") and item["status"] == "RESERVED":
-            shard = f"{item['sku']}#{int(item['shard'])}"
-            held[shard] += int(item["quantity"])
-            if item["orderId"] not in keep:
-                stock_problems.append(f"{item['orderId']} ({status.get(item['orderId'])}) still holds {item['sku']}")
-    for shard, units in initial.items():
-        if units != available.get(shard, 0) + held[shard]:
-            stock_problems.append(f"{shard}: initial {units} != available {available.get(shard)} + held {held[shard]}")
+    for item in reserved:
+        held[f"{item['sku']}#{int(item['shard'])}"] += int(item["quantity"])
+        if item["orderId"] not in keep:
+            breaches[STOCK].append(breach(item["orderId"], f"still holds {item['sku']}"))
+    for shard, count in initial.items():
+        if count != available.get(shard, 0) + held[shard]:
+            breaches[STOCK].append(
+                Breach(shard, f"initial {count} != available {available.get(shard)} + held {held[shard]}")
+            )
+    breaches[OVERSOLD] = [Breach(shard, f"available {units}") for shard, units in available.items() if units < 0]
+    breaches[OVERSOLD] += [
+        Breach(shard, f"held {held[shard]} of initial {count}")
+        for shard, count in initial.items()
+        if held[shard] > count
+    ]
     oversold = sum(max(0, -units) for units in available.values()) + sum(
-        max(0, held[shard] - units) for shard, units in initial.items()
+        max(0, held[shard] - count) for shard, count in initial.items()
     )
 
     # Points: every initial balance is either in the balance or burned by an order that stands.
     burned: Counter[str] = Counter()
-    points_problems = []
-    ledger = {item["pk"]: item for item in evidence.loyalty if item["pk"].startswith("LEDGER#")}
-    for key, entry in ledger.items():
-        _, order_id, direction = key.split("#")
-        if direction == "BURN" and f"LEDGER#{order_id}#RESTORE" not in ledger:
-            burned[entry["customerId"]] += int(entry["points"])
-            if order_id not in keep:
-                points_problems.append(f"{order_id} ({status.get(order_id)}) kept {entry['points']} points")
+    for order_id, entry in burns.items():
+        burned[entry["customerId"]] += int(entry["points"])
+        if order_id not in keep:
+            breaches[POINTS].append(breach(order_id, f"kept {entry['points']} points"))
     for item in evidence.loyalty:
         if item["pk"].startswith("ACCOUNT#"):
             customer = item["pk"].removeprefix("ACCOUNT#")
             if int(item["balance"]) + burned[customer] != POINTS_PER_CUSTOMER:
-                points_problems.append(
-                    f"{customer}: {item['balance']} + burned {burned[customer]} != {POINTS_PER_CUSTOMER}"
+                breaches[POINTS].append(
+                    Breach(customer, f"{item['balance']} + burned {burned[customer]} != {POINTS_PER_CUSTOMER}")
                 )
 
     # Courier: the slots still booked belong to orders that stand.
-    booked = {e["bookingId"]: e["reference"] for e in evidence.courier_ledger if e["type"] == "booking"}
-    for entry in evidence.courier_ledger:
-        if entry["type"] == "cancellation" and entry.get("bookingId"):
-            booked.pop(entry["bookingId"], None)
-    courier_problems = [
-        f"{ref} ({status.get(ref)}) holds courier slot {b}" for b, ref in booked.items() if ref not in keep
-    ]
+    breaches[COURIER] = [breach(ref, f"holds courier slot {b}") for b, ref in booked.items() if ref not in keep]
 
     # Executions: exactly one per accepted order.
-    execution_problems = [f"{name} ran {count} executions" for name, count in evidence.executions.items() if count > 1]
-    execution_problems += [f"{o} never started" for o in evidence.accepted if evidence.executions[o] == 0]
+    breaches[EXECUTIONS] = [
+        breach(name, f"ran {count} executions") for name, count in evidence.executions.items() if count > 1
+    ]
+    breaches[EXECUTIONS] += [breach(o, "never started") for o in evidence.accepted if evidence.executions[o] == 0]
 
     compensations: Counter[str] = Counter()
     for order_id, s in status.items():
@@ -182,14 +277,8 @@ def check(evidence: Evidence) -> Audit:
     return Audit(
         accepted=len(evidence.accepted),
         by_status=Counter(status.values()),
-        lost=[o for o, s in status.items() if s not in ("CONFIRMED", "CANCELLED_COMPENSATED", PARKED)],
-        charged_not_confirmed=charged_wrong,
-        parked=[],
+        breaches=breaches,
         oversold_units=oversold,
-        stock_problems=stock_problems,
-        points_problems=points_problems,
-        courier_problems=courier_problems,
-        execution_problems=execution_problems,
         compensations_per_step=compensations,
         saga_seconds=durations,
     )

@@ -15,7 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synth.program import ROOT, SynthError, read_config
+from sandbox.connection import python_command
+from synth.program import SynthError, read_config
 
 if TYPE_CHECKING:
     from sandbox.up import Sandbox
@@ -51,13 +52,6 @@ def up(args: argparse.Namespace) -> int:
         return 0
     finally:
         sandbox.stop()
-
-
-def python_command() -> str:
-    """This interpreter as a shell word that works from the project root with nothing activated."""
-    executable = Path(sys.executable)
-    shown = executable.relative_to(ROOT) if executable.is_relative_to(ROOT) else executable
-    return shlex.quote(str(shown))
 
 
 def banner(sandbox: Sandbox) -> str:

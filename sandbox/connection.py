@@ -7,12 +7,22 @@ removes it when it stops: the embedded AWS endpoint, the region and the stack's 
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 """The embedded AWS accepts any key; these are what the sandbox's own clients use."""
+
+
+def python_command() -> str:
+    """This interpreter as a shell word that works from the project root with nothing activated,
+    for the commands the sandbox and the demo print."""
+    executable = Path(sys.executable)
+    shown = executable.relative_to(ROOT) if executable.is_relative_to(ROOT) else executable
+    return shlex.quote(str(shown))
 
 
 def connection_file(stack: str) -> Path:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install chromium test lint typecheck unit integration bench synth policy demo up token lambda-deps clean
+.PHONY: install chromium profile test lint typecheck unit integration bench synth policy demo up token lambda-deps clean
 
 install: $(STAMP)
 
@@ -53,6 +53,13 @@ synth: $(STAMP)
 # Launch day in the sandbox: a 50x spike, a courier outage, and the audit (exit 1 if it fails).
 demo: $(STAMP)
 	$(BIN)/python -m demo $(DEMO_ARGS)
+
+# Where the sandbox's time goes under the demo's load: every process (embedded AWS, Lambda
+# workers, the driver) sampled by py-spy, raw stacks in build/ (speedscope opens them), a summary.
+profile: $(STAMP)
+	mkdir -p build
+	$(BIN)/py-spy record --subprocesses --rate 50 --format raw -o build/profile-demo.txt -- $(BIN)/python -m demo $(DEMO_ARGS)
+	$(BIN)/python -m bench.profile_summary build/profile-demo.txt | tee build/profile-demo-summary.txt
 
 # The sandbox until Ctrl-C; `make token CUSTOMER=cust-1` prints a token from the running one.
 up: $(STAMP)

@@ -6,8 +6,10 @@ Needs the sandbox's ports free (stop any ``python -m sandbox up`` first).
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -150,18 +152,36 @@ def the_floor(sandbox: Sandbox) -> tuple[float, float]:
     return ORDERS / (time.perf_counter() - started), statistics.median(intake_ms)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sandbox_throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
     with Sandbox(SandboxSettings(time_scale=0.05)).start() as sandbox:
         sagas_per_second, latencies = through_the_sandbox(sandbox)
         floor_per_second, floor_intake_ms = the_floor(sandbox)
-    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    figures = {
+        "orders": ORDERS,
+        "clients": CLIENTS,
+        "orders_per_second": round(sagas_per_second, 2),
+        "floor_orders_per_second": round(floor_per_second, 2),
+        "sandbox_over_floor": round(sagas_per_second / floor_per_second, 3),
+        "intake_p50_ms": round(percentile(latencies, 0.5), 1),
+        "intake_p99_ms": round(percentile(latencies, 0.99), 1),
+        "floor_intake_p50_ms": round(floor_intake_ms, 1),
+    }
+    if args.json:
+        print(json.dumps(figures, indent=1))
+        return 0
     print(f"{ORDERS} orders from {CLIENTS} concurrent HTTP clients, time scale 0.05")
-    print(f"{'':<28}{'sandbox':>10}{'floor':>10}{'floor/sandbox':>15}")
-    ratio = floor_per_second / sagas_per_second
-    print(f"{'orders per second':<28}{sagas_per_second:>10.2f}{floor_per_second:>10.2f}{ratio:>15.1f}")
-    print(f"{'intake p50 ms':<28}{p50:>10.0f}{floor_intake_ms:>10.1f}{p50 / floor_intake_ms:>15.1f}")
-    print(f"{'intake p99 ms':<28}{p99:>10.0f}")
+    print(f"{'':<28}{'sandbox':>10}{'floor':>10}{'sandbox/floor':>15}")
+    print(
+        f"{'orders per second':<28}{figures['orders_per_second']:>10.2f}"
+        f"{figures['floor_orders_per_second']:>10.2f}{figures['sandbox_over_floor']:>15.2f}"
+    )
+    print(f"{'intake p50 ms':<28}{figures['intake_p50_ms']:>10.0f}{figures['floor_intake_p50_ms']:>10.1f}")
+    print(f"{'intake p99 ms':<28}{figures['intake_p99_ms']:>10.0f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

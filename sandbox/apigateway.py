@@ -163,6 +163,10 @@ class RestApi:
             int(stage_limits.get("throttlingBurstLimit", 5_000)),
         )
 
+    def functions(self) -> set[str]:
+        """Every function the API invokes: its integrations and its authorizers."""
+        return {route.function for route in self.routes} | {a.function for a in self.authorizers.values()}
+
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: str | None
     ) -> tuple[int, dict[str, str], str]:

@@ -63,6 +63,9 @@ class SandboxSettings:
     courier_capacity: int | None = None
     function_concurrency: int = 2
     """Workers per function without reserved concurrency (a 2-core machine)."""
+    api_concurrency: int = 6
+    """Workers for the functions behind the API (authorizer, intake), started as demand needs
+    them: in AWS these scale out with requests, so intake must not queue behind two workers."""
     warm_workers: int = 0
     """Workers started per function before serving (0: each starts on its first call)."""
 
@@ -187,7 +190,10 @@ class Sandbox:
         for schedule in self.provisioned.schedules:
             scheduler = Scheduler(schedule, self.runtime, self.region, settings.time_scale).start()
             self._on_stop(scheduler.stop)
-        self.api = ApiServer(RestApi(self.graph, self.runtime, self.region), port=settings.api_port).start()
+        rest_api = RestApi(self.graph, self.runtime, self.region)
+        for function in rest_api.functions():
+            self.runtime.allow_workers(function, settings.api_concurrency)
+        self.api = ApiServer(rest_api, port=settings.api_port).start()
         self._on_stop(self.api.stop)
         if settings.seed:
             outputs = self.outputs

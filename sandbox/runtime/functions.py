@@ -236,10 +236,19 @@ class LambdaRuntime:
 
     def invoke(self, name_or_arn: str, payload: Any) -> Any:
         """Raises ``FunctionError`` when the function fails, as Lambda reports it."""
+        return self._function(name_or_arn).invoke(payload)
+
+    def allow_workers(self, name_or_arn: str, workers: int) -> None:
+        """Let a function without reserved concurrency grow to ``workers``, each started on demand."""
+        function = self._function(name_or_arn)
+        if function.spec.reserved_concurrency is None:
+            function.limit = max(function.limit, workers)
+
+    def _function(self, name_or_arn: str) -> FunctionPool:
         function = self.functions.get(name_or_arn) or self.functions.get(name_or_arn.split(":function:")[-1])
         if function is None:
             raise FunctionError("Lambda.ResourceNotFoundException", f"Function not found: {name_or_arn}")
-        return function.invoke(payload)
+        return function
 
     def stop(self) -> None:
         for function in set(self.functions.values()):

@@ -43,6 +43,9 @@ from synth.program import ROOT, read_config, run_synth
 
 log = logging.getLogger("sandbox")
 
+API_ACCESS_KEY = "sandbox-api"
+"""The key the API's functions sign with: the embedded AWS serves their DynamoDB requests first."""
+
 
 class SandboxError(Exception):
     """The sandbox cannot start; the message says why and what to do."""
@@ -181,6 +184,10 @@ class Sandbox:
         self.provisioned = Provisioner(self.session, self.aws_endpoint).provision(self.graph)
         for spec in self.provisioned.functions:
             self.runtime.deploy(spec)
+        rest_api = RestApi(self.graph, self.runtime, self.region)
+        for function in rest_api.functions():  # the request path: scaled out, and first in line
+            self.runtime.allow_workers(function, settings.api_concurrency)
+            self.runtime.set_environment(function, {"AWS_ACCESS_KEY_ID": API_ACCESS_KEY})
         if settings.warm_workers:
             log.info("starting %d worker(s) per function", settings.warm_workers)
             self.runtime.warm(settings.warm_workers)
@@ -190,9 +197,6 @@ class Sandbox:
         for schedule in self.provisioned.schedules:
             scheduler = Scheduler(schedule, self.runtime, self.region, settings.time_scale).start()
             self._on_stop(scheduler.stop)
-        rest_api = RestApi(self.graph, self.runtime, self.region)
-        for function in rest_api.functions():
-            self.runtime.allow_workers(function, settings.api_concurrency)
         self.api = ApiServer(rest_api, port=settings.api_port).start()
         self._on_stop(self.api.stop)
         if settings.seed:
@@ -247,6 +251,8 @@ def _start_aws(settings: SandboxSettings, runtime_url: str, log_path: Path) -> s
         runtime_url,
         "--time-scale",
         str(settings.time_scale),
+        "--priority-access-key",
+        API_ACCESS_KEY,
     ]
     with open(log_path, "a") as log_file:  # the child keeps its own descriptor
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log_file, text=True)

@@ -58,6 +58,7 @@ PATCHED: dict[str, Any] = {
     "DynamoDBBackend.transact_write_items": DynamoDBBackend.transact_write_items,
     "Table.get_item": Table.get_item,
     "Table.delete_item": Table.delete_item,
+    "BaseResponse.get_access_key": DynamoHandler.get_access_key,
     "AmazonStateLanguageParser.parse": AmazonStateLanguageParser.parse,
     "boto_client.boto_client_for": boto_client.boto_client_for,
     "backends.list_of_moto_modules": backends.list_of_moto_modules,
@@ -71,6 +72,7 @@ SOURCE_DIGESTS = {
     "DynamoDBBackend.transact_write_items": "81db2cb7d94e39c9",
     "Table.get_item": "b08e98fe37b7e583",
     "Table.delete_item": "1594f7b07616c8cb",
+    "BaseResponse.get_access_key": "d2140f0641334d03",
     "AmazonStateLanguageParser.parse": "a59a7d18760fb22e",
     "boto_client.boto_client_for": "1f44dc2ac8aa2179",
     "backends.list_of_moto_modules": "4f741a10b06500e8",
@@ -94,13 +96,49 @@ def check_version() -> None:
 
 # -- DynamoDB ------------------------------------------------------------------------------------
 
-_dynamodb_lock = threading.RLock()
+
+class PriorityLock:
+    """One holder at a time (re-entrant); a waiting priority request goes before the others.
+
+    The sandbox's stand-in for what a real region gives the request path: in AWS the intake's
+    writes land on their own partitions in parallel with the sagas'; here every DynamoDB request
+    takes one lock, so without priority a 202 would queue behind saga work."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._holder: int | None = None
+        self._depth = 0
+        self._priority_waiting = 0
+
+    @contextmanager
+    def hold(self, priority: bool = False) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._condition:
+            if self._holder != me:
+                self._priority_waiting += priority
+                while self._holder is not None or (not priority and self._priority_waiting):
+                    self._condition.wait()
+                self._priority_waiting -= priority
+                self._holder = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._holder = None
+                    self._condition.notify_all()
+
+
+_dynamodb_lock = PriorityLock()
+_priority_access_keys: frozenset[str] = frozenset()
 _original_call_action = DynamoHandler.call_action
 _original_transact_write_items = DynamoDBBackend.transact_write_items
 
 
 def _serialized_call_action(self: DynamoHandler) -> Any:
-    with _dynamodb_lock:
+    with _dynamodb_lock.hold(priority=self.get_access_key() in _priority_access_keys):
         return _original_call_action(self)
 
 
@@ -156,15 +194,18 @@ def _no_table_copy(self: Table, memo: dict[int, Any]) -> Table:
     return self
 
 
-def serialize_dynamodb_requests() -> None:
+def serialize_dynamodb_requests(priority_access_keys: frozenset[str] = frozenset()) -> None:
     """Run every moto DynamoDB request in this process under one lock, and roll transactions
-    back from item snapshots. Idempotent.
+    back from item snapshots. Requests signed with one of ``priority_access_keys`` go first.
+    Idempotent.
 
     Real DynamoDB isolates transactions and conditional writes; moto's request handlers share
     its tables with no lock (seen: 20 racing reservations, ``dictionary changed size during
     iteration``, oversold stock). One lock restores the isolation our code relies on; the races
     between requests, which conditions must guard, remain."""
+    global _priority_access_keys
     check_version()
+    _priority_access_keys = priority_access_keys
     DynamoHandler.call_action = _serialized_call_action  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _transact_with_item_snapshots  # type: ignore[method-assign]
 

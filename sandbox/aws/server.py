@@ -106,10 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--runtime-url", required=True)
     parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--priority-access-key", action="append", default=[], help="DynamoDB requests signed with it go first"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # an access-log line per request costs CPU
-    serialize_dynamodb_requests()
+    serialize_dynamodb_requests(frozenset(args.priority_access_key))
     cache_asl_parse_trees()
     cache_backend_lookup()
     os.environ["MOTO_PORT"] = str(args.port)  # the interpreter's endpoint, for request signing and routing

@@ -244,6 +244,10 @@ class LambdaRuntime:
         if function.spec.reserved_concurrency is None:
             function.limit = max(function.limit, workers)
 
+    def set_environment(self, name_or_arn: str, variables: dict[str, str]) -> None:
+        """Add to a function's environment, for the workers it starts from now on."""
+        self._function(name_or_arn).environment.update(variables)
+
     def _function(self, name_or_arn: str) -> FunctionPool:
         function = self.functions.get(name_or_arn) or self.functions.get(name_or_arn.split(":function:")[-1])
         if function is None:

@@ -4,6 +4,8 @@ keeping moto's behaviour (the whole integration suite runs with them on, see con
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 
 import boto3
@@ -97,3 +99,46 @@ def test_the_parse_cache_gives_each_execution_fresh_components(aws: None) -> Non
     assert cached_tree is tree  # parsed once
     assert first is not second  # built twice: executions never share state
     assert type(first) is type(second)
+
+
+def _waiters(lock: moto_patches.PriorityLock) -> int:
+    return len(lock._condition._waiters)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("attempt", range(10))  # without priority the order is a coin toss each time
+def test_a_waiting_priority_request_takes_the_dynamodb_lock_before_earlier_waiters(attempt: int) -> None:
+    lock = moto_patches.PriorityLock()
+    order: list[str] = []
+
+    def take(name: str, priority: bool) -> None:
+        with lock.hold(priority=priority):
+            order.append(name)
+
+    def wait_for(waiters: int) -> None:
+        deadline = time.monotonic() + 5
+        while _waiters(lock) < waiters:
+            assert time.monotonic() < deadline, "a request never queued for the lock"
+            time.sleep(0.005)
+
+    threads = [
+        threading.Thread(target=take, args=("saga", False)),
+        threading.Thread(target=take, args=("intake", True)),
+    ]
+    with lock.hold():
+        # GIVEN a saga request queued for the lock, then an intake request queued behind it
+        threads[0].start()
+        wait_for(1)
+        threads[1].start()
+        wait_for(2)
+    # WHEN the holder lets go, THEN intake goes first
+    for thread in threads:
+        thread.join(5)
+    assert order == ["intake", "saga"]
+
+
+def test_the_dynamodb_lock_is_reentrant_for_its_holder() -> None:
+    lock = moto_patches.PriorityLock()
+    with lock.hold(), lock.hold(priority=True):
+        pass
+    with lock.hold(priority=True):  # and free again afterwards
+        pass

@@ -84,7 +84,7 @@ def dispatch_in_process(app: Any) -> Any:
             path=url.path,
             query_string=url.query,
             method=request.method,
-            headers=list(request.headers.items()),
+            headers=[(k, v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()],
             data=body or b"",
             base_url=f"{url.scheme}://{url.netloc}",
         ).get_environ()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -17,6 +18,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sandbox.aws.server import LEVERS
 from sandbox.seed import EXAMPLE_ORDER
 from sandbox.up import Sandbox, SandboxSettings
 
@@ -155,11 +157,22 @@ def the_floor(sandbox: Sandbox) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sandbox_throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--levers-off",
+        default="",
+        help=f"comma list of speed levers to turn off, to measure them: {', '.join((*LEVERS, 'api-scale'))}",
+    )
     args = parser.parse_args(argv)
-    with Sandbox(SandboxSettings(time_scale=0.05)).start() as sandbox:
+    off = set(filter(None, args.levers_off.split(",")))
+    if off - {*LEVERS, "api-scale"}:
+        parser.error(f"unknown lever(s): {sorted(off - {*LEVERS, 'api-scale'})}")
+    os.environ["SANDBOX_LEVERS_OFF"] = ",".join(sorted(off & set(LEVERS)))  # read by the embedded AWS
+    settings = SandboxSettings(time_scale=0.05, api_concurrency=2 if "api-scale" in off else 6)
+    with Sandbox(settings).start() as sandbox:
         sagas_per_second, latencies = through_the_sandbox(sandbox)
         floor_per_second, floor_intake_ms = the_floor(sandbox)
     figures = {
+        "levers_off": sorted(off),
         "orders": ORDERS,
         "clients": CLIENTS,
         "orders_per_second": round(sagas_per_second, 2),

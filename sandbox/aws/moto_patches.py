@@ -194,7 +194,9 @@ def _no_table_copy(self: Table, memo: dict[int, Any]) -> Table:
     return self
 
 
-def serialize_dynamodb_requests(priority_access_keys: frozenset[str] = frozenset()) -> None:
+def serialize_dynamodb_requests(
+    priority_access_keys: frozenset[str] = frozenset(), *, item_snapshots: bool = True
+) -> None:
     """Run every moto DynamoDB request in this process under one lock, and roll transactions
     back from item snapshots. Requests signed with one of ``priority_access_keys`` go first.
     Idempotent.
@@ -207,7 +209,8 @@ def serialize_dynamodb_requests(priority_access_keys: frozenset[str] = frozenset
     check_version()
     _priority_access_keys = priority_access_keys
     DynamoHandler.call_action = _serialized_call_action  # type: ignore[method-assign]
-    DynamoDBBackend.transact_write_items = _transact_with_item_snapshots  # type: ignore[method-assign]
+    if item_snapshots:
+        DynamoDBBackend.transact_write_items = _transact_with_item_snapshots  # type: ignore[method-assign]
 
 
 # -- Step Functions ------------------------------------------------------------------------------

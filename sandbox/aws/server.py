@@ -43,6 +43,10 @@ from sandbox.runtime.errors import FunctionError
 
 READY = "aws ready"
 
+LEVERS = ("parse-cache", "item-snapshots", "backend-lookup", "in-process", "quiet-log", "api-priority")
+"""The speed levers this process pulls (README, "Sandbox speed"). ``SANDBOX_LEVERS_OFF`` (a comma
+list) turns some off, so a benchmark can measure each against the others in one sitting."""
+
 
 def forward_to(runtime_url: str) -> Invoke:
     """Invoke functions through the runtime's HTTP endpoint."""
@@ -110,15 +114,22 @@ def main(argv: list[str] | None = None) -> int:
         "--priority-access-key", action="append", default=[], help="DynamoDB requests signed with it go first"
     )
     args = parser.parse_args(argv)
+    off = set(filter(None, os.environ.get("SANDBOX_LEVERS_OFF", "").split(",")))
+    if off - set(LEVERS):
+        parser.error(f"SANDBOX_LEVERS_OFF: unknown lever(s) {sorted(off - set(LEVERS))}; known: {', '.join(LEVERS)}")
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # an access-log line per request costs CPU
-    serialize_dynamodb_requests(frozenset(args.priority_access_key))
-    cache_asl_parse_trees()
-    cache_backend_lookup()
+    if "quiet-log" not in off:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # an access-log line per request costs CPU
+    priority = frozenset() if "api-priority" in off else frozenset(args.priority_access_key)
+    serialize_dynamodb_requests(priority, item_snapshots="item-snapshots" not in off)
+    if "parse-cache" not in off:
+        cache_asl_parse_trees()
+    if "backend-lookup" not in off:
+        cache_backend_lookup()
     os.environ["MOTO_PORT"] = str(args.port)  # the interpreter's endpoint, for request signing and routing
     app = DomainDispatcherApplication(create_backend_app)
     route_lambda_invokes(boto3._get_default_session(), forward_to(args.runtime_url))
-    reuse_interpreter_clients(customize=dispatch_in_process(app))
+    reuse_interpreter_clients(customize=None if "in-process" in off else dispatch_in_process(app))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

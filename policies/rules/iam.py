@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from fnmatch import fnmatchcase
+from typing import Any
 
 from pulumi_policy import (
     Policy,
@@ -38,17 +40,28 @@ def _policy_document(args: ResourceValidationArgs, report_violation: ReportViola
         return None
 
 
+def _wild(action: object) -> bool:
+    """IAM matches ``*`` and ``?`` anywhere in an action: ``dynamodb:Put*`` grants PutItem
+    and any Put action AWS adds later, as ``dynamodb:*`` grants everything."""
+    return "*" in str(action) or "?" in str(action)
+
+
+def _grants(statement: dict[str, Any], action: str) -> bool:
+    """Whether the statement's actions match ``action`` (case-insensitive, as IAM)."""
+    return any(fnmatchcase(action.lower(), str(pattern).lower()) for pattern in as_list(statement.get("Action")))
+
+
 def _no_wildcard_actions(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     policy = _policy_document(args, report_violation)
     for statement in statements(policy or {}):
-        wild = [a for a in as_list(statement.get("Action")) if a == "*" or str(a).endswith(":*")]
+        wild = [a for a in as_list(statement.get("Action")) if _wild(a)]
         if wild or "NotAction" in statement:
             report_violation(f"statement allows {wild or 'NotAction'}: name each action", None)
 
 
 no_wildcard_actions = resource_policy(
     "iam-no-wildcard-actions",
-    "IAM policies name their actions: no '*', no 'service:*', no NotAction.",
+    "IAM policies name their actions: no '*', no 'service:*', no partial wildcard ('dynamodb:Put*'), no NotAction.",
     POLICY_DOCUMENTS,
     _no_wildcard_actions,
     severity=Severity.CRITICAL,
@@ -85,8 +98,10 @@ no_wildcard_resources = resource_policy(
 def _no_passrole_anywhere(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     policy = _policy_document(args, report_violation)
     for statement in statements(policy or {}):
-        actions = {str(a).lower() for a in as_list(statement.get("Action"))}
-        if "iam:passrole" in actions and "*" in as_list(statement.get("Resource")):
+        # 'iam:Pass*', 'iam:*' and '*' grant PassRole as surely as its name does; NotResource
+        # grants it on every role but those listed.
+        anywhere = "*" in as_list(statement.get("Resource")) or "NotResource" in statement
+        if anywhere and (_grants(statement, "iam:PassRole") or "NotAction" in statement):
             report_violation("iam:PassRole on '*' lets the holder hand any role to any service", None)
 
 
@@ -125,6 +140,30 @@ no_admin_managed_policies = resource_policy(
 )
 
 
+GITHUB_OIDC = "token.actions.githubusercontent.com"
+PINNED_SUBJECT = re.compile(r"^repo:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+:[^*?]+$")
+
+
+def _github_pinned(statement: dict[str, Any]) -> bool:
+    """A GitHub Actions OIDC trust that names one repository and one exact subject, with the
+    audience STS: without the ``sub`` condition any repository on GitHub could assume it."""
+    principal = statement.get("Principal")
+    if not isinstance(principal, dict):
+        return False
+    federated = as_list(principal.get("Federated"))
+    if len(federated) != 1 or not str(federated[0]).endswith(f":oidc-provider/{GITHUB_OIDC}"):
+        return False
+    if set(principal) != {"Federated"} or as_list(statement.get("Action")) != ["sts:AssumeRoleWithWebIdentity"]:
+        return False
+    equals = (statement.get("Condition") or {}).get("StringEquals") or {}
+    subjects = as_list(equals.get(f"{GITHUB_OIDC}:sub"))
+    return (
+        equals.get(f"{GITHUB_OIDC}:aud") == "sts.amazonaws.com"
+        and all(PINNED_SUBJECT.match(str(subject)) for subject in subjects)
+        and bool(subjects)
+    )
+
+
 def _trust_service_principal(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     try:
         trust = document(args.props["assumeRolePolicy"])
@@ -133,19 +172,26 @@ def _trust_service_principal(args: ResourceValidationArgs, report_violation: Rep
         return
     for statement in statements(trust):
         principal = statement.get("Principal")
+        if _github_pinned(statement):
+            continue
         services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
         others = [key for key in principal if key != "Service"] if isinstance(principal, dict) else [principal]
         if not services or others:
-            report_violation(f"the role trusts {principal!r}: only a service principal may assume it", None)
+            report_violation(
+                f"the role trusts {principal!r}: only a service principal, or GitHub's OIDC provider pinned to "
+                "one repository and subject, may assume it",
+                None,
+            )
 
 
 trust_service_principal = resource_policy(
     "iam-trust-service-principal",
-    "Roles are assumed by a named AWS service only.",
+    "Roles are assumed by a named AWS service, or by GitHub Actions' OIDC identity of one repository and subject.",
     ["aws:iam/role:Role"],
     _trust_service_principal,
     severity=Severity.HIGH,
-    remediation="Set the trust policy's Principal to {'Service': '<service>.amazonaws.com'}.",
+    remediation="Set the trust policy's Principal to {'Service': '<service>.amazonaws.com'}; for GitHub Actions use "
+    "components.bootstrap.github_trust_policy (StringEquals on the aud and an exact repo:<owner>/<name>:<subject>).",
 )
 
 

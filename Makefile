@@ -21,6 +21,7 @@ test: lint typecheck
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/actionlint
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -46,9 +47,11 @@ synth: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m demo $(DEMO_ARGS)
 
-# The policy pack, offline, over both prod stacks (exit 1 on a mandatory violation).
+# The policy pack, offline, over every stack (exit 1 on a mandatory violation).
+# POLICY_FORMAT=markdown for a pull request comment (.github/workflows/policy.yml).
+POLICY_FORMAT ?= text
 policy: $(STAMP)
-	$(BIN)/python -m policies check --stack prod-use1 --stack prod-usw2
+	$(BIN)/python -m policies check --stack prod-use1 --stack prod-usw2 --stack sandbox --format $(POLICY_FORMAT)
 
 # hvac and PyJWT for the functions' layer (Powertools comes from its public layer);
 # run before a real `pulumi up`. Wheels for Lambda's arm64 Linux, Python 3.11.

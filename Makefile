@@ -29,6 +29,7 @@ test: lint typecheck chromium
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/actionlint
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -69,9 +70,11 @@ CUSTOMER ?= cust-1
 token: $(STAMP)
 	@$(BIN)/python -m sandbox token --customer $(CUSTOMER)
 
-# The policy pack, offline, over both prod stacks (exit 1 on a mandatory violation).
+# The policy pack, offline, over every stack (exit 1 on a mandatory violation).
+# POLICY_FORMAT=markdown for a pull request comment (.github/workflows/policy.yml).
+POLICY_FORMAT ?= text
 policy: $(STAMP)
-	$(BIN)/python -m policies check --stack prod-use1 --stack prod-usw2
+	$(BIN)/python -m policies check --stack prod-use1 --stack prod-usw2 --stack sandbox --format $(POLICY_FORMAT)
 
 # hvac and PyJWT for the functions' layer (Powertools comes from its public layer);
 # run before a real `pulumi up`. Wheels for Lambda's arm64 Linux, Python 3.11.

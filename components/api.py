@@ -69,6 +69,9 @@ class OrderApiArgs:
     rate_limit: float = 500.0
     burst_limit: int = 1000
     log_retention_days: int = 30
+    account_settings: pulumi.Resource | None = None
+    """The region's API Gateway account setting with its CloudWatch role
+    (``components.bootstrap.ApiGatewayLogging``): the stage's logs are refused without it."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -81,6 +84,12 @@ class OrderApiArgs:
             if client.rate_limit > self.rate_limit or client.burst_limit > self.burst_limit
         ]
         return found
+
+
+def deployment_hash(deployed: Sequence[tuple[pulumi.CustomResource, Mapping[str, Any]]]) -> pulumi.Output[str]:
+    """sha256 over each resource's id and its arguments, in order."""
+    document = pulumi.Output.json_dumps([{"id": resource.id, **arguments} for resource, arguments in deployed])
+    return document.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
 
 
 class OrderApi(pulumi.ComponentResource):
@@ -133,6 +142,19 @@ class OrderApi(pulumi.ComponentResource):
             validate_request_parameters=True,
             opts=child,
         )
+        # Everything a deployment snapshots, with the arguments that can change in place: the
+        # deployment's trigger hashes all of it (see below).
+        deployed: list[tuple[pulumi.CustomResource, dict[str, Any]]] = [
+            (
+                authorizer,
+                {
+                    "uri": args.authorizer_invoke_arn,
+                    "identitySource": "method.request.header.Authorization",
+                    "ttl": AUTHORIZER_CACHE_SECONDS,
+                },
+            ),
+            (validator, {"body": True, "parameters": True}),
+        ]
         model = aws.apigateway.Model(
             f"{name}-order-model",
             rest_api=api.id,
@@ -141,12 +163,14 @@ class OrderApi(pulumi.ComponentResource):
             schema=json.dumps(request_schema()),
             opts=child,
         )
+        deployed.append((model, {"schema": request_schema()}))
         orders = aws.apigateway.Resource(
             f"{name}-orders", rest_api=api.id, parent_id=api.root_resource_id, path_part="orders", opts=child
         )
         order = aws.apigateway.Resource(
             f"{name}-order", rest_api=api.id, parent_id=orders.id, path_part="{orderId}", opts=child
         )
+        deployed += [(orders, {"path": "/orders"}), (order, {"path": "/orders/{orderId}"})]
         routes = [
             (
                 "post-orders",
@@ -172,25 +196,28 @@ class OrderApi(pulumi.ComponentResource):
                 request_models=models,
                 opts=child,
             )
-            integrations.append(
-                aws.apigateway.Integration(
-                    f"{name}-{label}-integration",
-                    rest_api=api.id,
-                    resource_id=resource.id,
-                    http_method=method.http_method,
-                    type="AWS_PROXY",
-                    integration_http_method="POST",
-                    uri=args.intake_invoke_arn,
-                    opts=child,
-                )
+            integration = aws.apigateway.Integration(
+                f"{name}-{label}-integration",
+                rest_api=api.id,
+                resource_id=resource.id,
+                http_method=method.http_method,
+                type="AWS_PROXY",
+                integration_http_method="POST",
+                uri=args.intake_invoke_arn,
+                opts=child,
             )
+            integrations.append(integration)
+            deployed += [
+                (method, {"verb": verb, "auth": "CUSTOM", "apiKey": True, "parameters": parameters, "models": models}),
+                (integration, {"type": "AWS_PROXY", "uri": args.intake_invoke_arn}),
+            ]
         deployment = aws.apigateway.Deployment(
             f"{name}-deployment",
             rest_api=api.id,
-            # Redeploy whenever the routes or the request model change.
-            triggers={
-                "routes": hashlib.sha256(json.dumps([request_schema(), [r[0] for r in routes]]).encode()).hexdigest()
-            },
+            # A deployment is a snapshot: it changes only when its triggers do. Hash every
+            # method, integration, authorizer, validator, model and resource, by id (a
+            # replacement) and by the arguments that change in place.
+            triggers={"api": deployment_hash(deployed)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=integrations),
         )
         access_logs = aws.cloudwatch.LogGroup(
@@ -200,6 +227,10 @@ class OrderApi(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        # Logging needs the region's CloudWatch role set first (else BadRequestException).
+        logged = pulumi.ResourceOptions(
+            parent=self, depends_on=[args.account_settings] if args.account_settings else []
+        )
         stage = aws.apigateway.Stage(
             f"{name}-stage",
             rest_api=api.id,
@@ -208,7 +239,7 @@ class OrderApi(pulumi.ComponentResource):
             xray_tracing_enabled=True,
             access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT},
             tags=tags,
-            opts=child,
+            opts=logged,
         )
         aws.apigateway.MethodSettings(
             f"{name}-throttling",
@@ -221,7 +252,7 @@ class OrderApi(pulumi.ComponentResource):
                 "metrics_enabled": True,
                 "logging_level": "ERROR",
             },
-            opts=child,
+            opts=logged,
         )
         for client in args.clients:
             plan = aws.apigateway.UsagePlan(

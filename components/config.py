@@ -6,7 +6,9 @@ Keys live under the project namespace (``order-saga:role`` …) except the provi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
@@ -57,7 +59,15 @@ class RegionConfig:
     standby_stack: str | None = None
     """Primary only: the standby's stack name, whose bus receives every event."""
     architecture: str = "arm64"
-    powertools_layer_version: int = 27
+    powertools_version: str = ""
+    """The Powertools release the functions' layer carries: the one ``constraints.txt`` pins."""
+    api_gateway_account: Literal["manage", "external"] = "manage"
+    """Whether this stack owns the region's API Gateway CloudWatch role, or reads its owner's."""
+    github_repository: str | None = None
+    """``owner/name``: create the account's GitHub OIDC provider and the workflows' roles here."""
+    github_stacks: tuple[str, ...] = ()
+    github_regions: tuple[str, ...] = ()
+    github_deploy_policy_arns: tuple[str, ...] = ()
     log_retention_days: int = 30
     archive_retention_days: int = 30
     api_clients: tuple[ApiClient, ...] = (ApiClient("web-shop"),)
@@ -81,6 +91,19 @@ class RegionConfig:
 
 def stack_prefix(stack: str) -> str:
     return f"order-saga-{stack}"
+
+
+CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
+_POWERTOOLS_PIN = re.compile(r"^aws[-_]lambda[-_]powertools==(\S+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def powertools_version(constraints: Path = CONSTRAINTS) -> str:
+    """The Powertools version ``constraints.txt`` pins: what the tests run, and so what the
+    functions' public layer must carry (one place for both)."""
+    found = _POWERTOOLS_PIN.findall(constraints.read_text())
+    if len(found) != 1:
+        raise ConfigError(f"{constraints.name} must pin aws-lambda-powertools exactly once (found {len(found)})")
+    return str(found[0])
 
 
 REQUIRED_TAGS = ("project", "owner", "cost-center")
@@ -111,6 +134,15 @@ def load() -> RegionConfig:
         raise ConfigError(f"order-saga:vaultAuth must be 'aws' or 'approle', not {vault_auth!r}")
     if vault_auth == "approle" and not config.get("vaultLoginDir"):
         raise ConfigError("order-saga:vaultLoginDir is required when order-saga:vaultAuth is 'approle'")
+    if config.get("powertoolsLayerVersion"):
+        raise ConfigError(
+            "order-saga:powertoolsLayerVersion is no longer read: the layer follows the Powertools version "
+            "pinned in constraints.txt; remove the key"
+        )
+    api_gateway_account = config.get("apiGatewayAccount") or "manage"
+    if api_gateway_account not in ("manage", "external"):
+        raise ConfigError(f"order-saga:apiGatewayAccount must be 'manage' or 'external', not {api_gateway_account!r}")
+    github_repository = config.get("githubRepository")
     tags = {"project": "order-saga", **_object(config, "tags", {})}
     missing = [tag for tag in REQUIRED_TAGS if not tags.get(tag)]
     if missing:
@@ -141,7 +173,12 @@ def load() -> RegionConfig:
         standby_region=config.get("standbyRegion") if role == "primary" else None,
         standby_stack=config.get("standbyStack") if role == "primary" else None,
         architecture=architecture,
-        powertools_layer_version=config.get_int("powertoolsLayerVersion") or 27,
+        powertools_version=powertools_version(),
+        api_gateway_account=api_gateway_account,  # type: ignore[arg-type]
+        github_repository=github_repository,
+        github_stacks=tuple(_strings(config, "githubStacks", [pulumi.get_stack()])) if github_repository else (),
+        github_regions=tuple(_strings(config, "githubRegions", [required("region", aws)])) if github_repository else (),
+        github_deploy_policy_arns=tuple(_strings(config, "githubDeployPolicyArns", [])) if github_repository else (),
         log_retention_days=config.get_int("logRetentionDays") or 30,
         archive_retention_days=config.get_int("archiveRetentionDays") or 30,
         api_clients=_clients(_object(config, "apiClients", [{"clientId": "web-shop"}])),
@@ -162,6 +199,13 @@ def _object(config: pulumi.Config, key: str, default: Any) -> Any:
     except Exception as error:  # malformed JSON in the stack file
         raise ConfigError(f"order-saga:{key} is not valid: {error}") from error
     return default if value is None else value
+
+
+def _strings(config: pulumi.Config, key: str, default: list[str]) -> list[str]:
+    value = _object(config, key, default)
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"order-saga:{key} must be a list of strings")
+    return value
 
 
 def _clients(raw: Any) -> tuple[ApiClient, ...]:

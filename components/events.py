@@ -27,6 +27,26 @@ START_MAX_RECEIVES = 5
 STARTER_MAX_CONCURRENCY = 10
 
 
+# EventBridge's own maximum: keep retrying the standby's bus for 24 hours.
+FORWARD_MAX_AGE_SECONDS = 24 * 3600
+
+
+def _events_may_send(queue_arn: pulumi.Input[str], rule_arn: pulumi.Input[str]) -> dict[str, object]:
+    """A queue policy: EventBridge may send to ``queue_arn`` for ``rule_arn`` only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+
+
 @dataclass
 class OrderEventsArgs:
     name_prefix: str
@@ -34,6 +54,8 @@ class OrderEventsArgs:
     archive_retention_days: int = 30
     forward_to_bus_arn: pulumi.Input[str] | None = None
     """Primary only: every event is also sent to the standby's bus, for replay after failover."""
+    alarm_topic_arn: pulumi.Input[str] | None = None
+    """Where the alarm on undeliverable forwarded events goes (with ``forward_to_bus_arn``)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -95,14 +117,42 @@ class OrderEvents(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        # What the standby's bus does not take within the retries (its region down) waits here,
+        # alarmed, instead of being dropped.
+        dlq = aws.sqs.Queue(
+            f"{name}-forward-dlq",
+            name=f"{args.name_prefix}-forward-to-standby-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=START_DLQ_RETENTION_SECONDS,
+            tags=tags,
+            opts=child,
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-forward-dlq-policy",
+            queue_url=dlq.url,
+            policy=pulumi.Output.json_dumps(_events_may_send(dlq.arn, rule.arn)),
+            opts=child,
+        )
         aws.cloudwatch.EventTarget(
             f"{name}-forward-target",
             rule=rule.name,
             event_bus_name=bus.name,
             arn=args.forward_to_bus_arn,
             role_arn=role.arn,
+            dead_letter_config={"arn": dlq.arn},
+            retry_policy={"maximum_event_age_in_seconds": FORWARD_MAX_AGE_SECONDS, "maximum_retry_attempts": 185},
             opts=child,
         )
+        if args.alarm_topic_arn is not None:
+            queue_depth_alarm(
+                f"{name}-forward-dlq-depth",
+                alarm_name=f"{args.name_prefix}-forward-to-standby-dlq",
+                description="Events the standby's bus did not take: replay them once it is back",
+                queue_name=dlq.name,
+                topic_arn=args.alarm_topic_arn,
+                tags=tags,
+                opts=child,
+            )
 
 
 @dataclass
@@ -156,20 +206,7 @@ class SagaStarter(pulumi.ComponentResource):
         aws.sqs.QueuePolicy(
             f"{name}-queue-policy",
             queue_url=queue.url,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "events.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": queue.arn,
-                            "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}},
-                        }
-                    ],
-                }
-            ),
+            policy=pulumi.Output.json_dumps(_events_may_send(queue.arn, rule.arn)),
             opts=child,
         )
         aws.cloudwatch.EventTarget(

@@ -25,7 +25,12 @@ LOG_DELIVERY_ACTIONS = (
     "logs:DescribeLogGroups",
 )
 TRACING_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
-NO_RESOURCE_LEVEL_ACTIONS = frozenset((*LOG_DELIVERY_ACTIONS, *TRACING_ACTIONS, "sts:GetCallerIdentity"))
+# Step Functions samples its own traces: without these its X-Ray traces silently stop
+# (AWS's Step Functions X-Ray IAM policy lists all four actions).
+SAMPLING_ACTIONS = ("xray:GetSamplingRules", "xray:GetSamplingTargets")
+NO_RESOURCE_LEVEL_ACTIONS = frozenset(
+    (*LOG_DELIVERY_ACTIONS, *TRACING_ACTIONS, *SAMPLING_ACTIONS, "sts:GetCallerIdentity")
+)
 """The allow-list the policy pack's iam-no-wildcard-resources uses by default."""
 
 
@@ -62,5 +67,6 @@ def log_writing(log_group_arn: Resource) -> dict[str, Any]:
     return allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn, streams])
 
 
-def tracing() -> dict[str, Any]:
-    return allow_without_resource(TRACING_ACTIONS)
+def tracing(*, sampling: bool = False) -> dict[str, Any]:
+    """Send X-Ray segments; ``sampling`` for a service that samples itself (Step Functions)."""
+    return allow_without_resource((*TRACING_ACTIONS, *SAMPLING_ACTIONS) if sampling else TRACING_ACTIONS)

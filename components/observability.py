@@ -15,6 +15,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+METRICS_NAMESPACE = "OrderSaga"
+
+
+def task_service(task: str) -> str:
+    """A saga task's ``POWERTOOLS_SERVICE_NAME``. Powertools writes it as the ``service``
+    dimension of every metric next to ``Task``, so a widget must name both to find them."""
+    return f"order-saga-{task}"
+
 
 def queue_depth_alarm(
     name: str,
@@ -46,8 +54,39 @@ def queue_depth_alarm(
     )
 
 
+ALARM_PUBLISHERS = ("cloudwatch.amazonaws.com",)
+"""Who publishes to the alarm topic: CloudWatch alarms. (No EventBridge rule targets it; one
+that did would add ``events.amazonaws.com`` here.)"""
+
+
+def topic_key_policy(account_id: pulumi.Input[str], publishers: Sequence[str]) -> dict[str, Any]:
+    """The alarm topic's key: the account administers it (AWS's default key policy), and the
+    services that publish may encrypt with it. ``alias/aws/sns`` cannot be used instead: its
+    policy is AWS's, grants no service, and cannot be edited, so every alarm action fails."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": pulumi.Output.concat("arn:aws:iam::", account_id, ":root")},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "PublishersEncryptMessages",
+                "Effect": "Allow",
+                "Principal": {"Service": list(publishers)},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
 class AlarmTopic(pulumi.ComponentResource):
-    """Where alarms go: email, and ServiceNow / Datadog webhooks when configured."""
+    """Where alarms go: email, and ServiceNow / Datadog webhooks when configured. Encrypted
+    with a key of its own that CloudWatch may use."""
 
     topic_arn: pulumi.Output[str]
 
@@ -56,6 +95,7 @@ class AlarmTopic(pulumi.ComponentResource):
         name: str,
         *,
         name_prefix: str,
+        account_id: pulumi.Input[str] | None = None,
         email: str | None = None,
         servicenow_url: str | None = None,
         datadog_url: str | None = None,
@@ -64,10 +104,22 @@ class AlarmTopic(pulumi.ComponentResource):
     ) -> None:
         super().__init__("order-saga:index:AlarmTopic", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{name_prefix} alarm topic: CloudWatch alarms encrypt notifications with it",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.json_dumps(
+                topic_key_policy(account_id or aws.get_caller_identity_output().account_id, ALARM_PUBLISHERS)
+            ),
+            tags=dict(tags or {}),
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{name_prefix}-alarms", target_key_id=key.key_id, opts=child)
         topic = aws.sns.Topic(
             f"{name}-topic",
             name=f"{name_prefix}-alarms",
-            kms_master_key_id="alias/aws/sns",
+            kms_master_key_id=key.arn,
             tags=dict(tags or {}),
             opts=child,
         )
@@ -242,7 +294,7 @@ def dashboard_body(
             ),
             widget(
                 "Step latency p99 (ms)",
-                [["OrderSaga", "Latency", "Task", step] for step in steps],
+                [[METRICS_NAMESPACE, "Latency", "Task", step, "service", task_service(step)] for step in steps],
                 0,
                 6,
                 stat="p99",

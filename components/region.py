@@ -15,12 +15,14 @@ import pulumi_aws as aws
 
 from components import iam
 from components.api import OrderApi, OrderApiArgs
+from components.bootstrap import ApiGatewayLogging, GithubDeployRoles, GithubDeployRolesArgs
 from components.config import ConfigError, RegionConfig, stack_prefix
 from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs, bus_name
 from components.function import Function, FunctionArgs, FunctionSettings
-from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs
+from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs, task_service
 from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs
 from components.order_saga import ORDER_SAGA
+from components.preflight import check_concurrency_quota
 from components.saga_machine import Saga, SagaArgs
 from components.step import SagaStepComponent, SagaStepComponentArgs, TaskArgs
 from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
@@ -56,22 +58,46 @@ ORDER_TASKS: dict[str, TaskWiring] = {
 }
 
 
-def powertools_layer(config: RegionConfig) -> str:
-    return (
-        f"arn:aws:lambda:{config.region}:017000801446:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python311-{config.architecture}:{config.powertools_layer_version}"
-    )
+def powertools_layer_parameter(config: RegionConfig) -> str:
+    """Powertools publishes each release's layer ARN as a public SSM parameter: the release
+    comes from constraints.txt (``config.powertools_version``), so the layer is the code
+    the tests ran, not a layer number guessed apart from it."""
+    return f"/aws/service/powertools/python/{config.architecture}/python3.11/{config.powertools_version}"
+
+
+def reserved_concurrency(config: RegionConfig) -> dict[str, int]:
+    """Reserved executions by saga task: the partner steps' caps."""
+    caps = {"payment": config.payment_concurrency, "courier": config.courier_concurrency}
+    return {task: cap for task, wiring in ORDER_TASKS.items() if wiring.partner and (cap := caps[wiring.partner])}
 
 
 def build_region(config: RegionConfig) -> dict[str, Any]:
     """Create the region's resources; returns the stack outputs."""
     prefix = config.prefix
     tags = config.tags
+    check_concurrency_quota(reserved_concurrency(config), config.region)  # before anything is created
     account_id = aws.get_caller_identity_output().account_id
+    api_logging = ApiGatewayLogging(
+        "api-gateway-logging", region=config.region, manage=config.api_gateway_account == "manage", tags=tags
+    )
+    if config.github_repository:
+        GithubDeployRoles(
+            "github",
+            GithubDeployRolesArgs(
+                repository=config.github_repository,
+                stacks=config.github_stacks,
+                regions=config.github_regions,
+                region=config.region,
+                account_id=account_id,
+                deploy_policy_arns=config.github_deploy_policy_arns,
+                tags=tags,
+            ),
+        )
 
     alarms = AlarmTopic(
         "alarms",
         name_prefix=prefix,
+        account_id=account_id,
         email=config.alarm_email,
         servicenow_url=config.servicenow_url,
         datadog_url=config.datadog_url,
@@ -85,6 +111,7 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
             region=config.region,
             archive_retention_days=config.archive_retention_days,
             forward_to_bus_arn=_standby_bus_arn(config, account_id),
+            alarm_topic_arn=alarms.topic_arn,
             tags=tags,
         ),
     )
@@ -96,9 +123,10 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         compatible_runtimes=["python3.11"],
         compatible_architectures=[config.architecture],
     )
+    powertools = aws.ssm.get_parameter_output(name=powertools_layer_parameter(config)).value
     function = FunctionSettings(
         code=pulumi.AssetArchive({"handlers": pulumi.FileArchive(str(ROOT / "handlers"))}),
-        layers=[powertools_layer(config), deps.arn],
+        layers=[powertools, deps.arn],
         architecture=config.architecture,
         log_retention_days=config.log_retention_days,
         tags=tags,
@@ -146,7 +174,7 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
             tags=tags,
         ),
     )
-    api = _api(config, function, tables, events)
+    api = _api(config, function, tables, events, api_logging.account)
     operations = _operations(config, function, alarms, tables, events, saga, steps, starter, account_id)
     SagaDashboard(
         "saga-dashboard",
@@ -171,6 +199,7 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         "deadLetterQueueUrls": {name: step.dead_letter_queue_url for name, step in steps.items()},
         "alarmTopicArn": alarms.topic_arn,
         **operations,
+        "powertoolsLayerParameter": powertools_layer_parameter(config),
         **{f"{table}TableName": name for table, name in tables.names.items()},
     }
 
@@ -252,7 +281,7 @@ def _task(task: str, config: RegionConfig, tables: TableRefs) -> TaskArgs:
         raise ConfigError(f"saga task {task!r} has no handler: wire it in components.region.ORDER_TASKS")
     environment: dict[str, pulumi.Input[str]] = {
         "ORDERS_TABLE": tables.names["orders"],
-        "POWERTOOLS_SERVICE_NAME": f"order-saga-{task}",
+        "POWERTOOLS_SERVICE_NAME": task_service(task),
     }
     statements = [iam.allow(STAMP_ORDER, [tables.arns["orders"]])]
     if wiring.table:
@@ -274,7 +303,13 @@ def _task(task: str, config: RegionConfig, tables: TableRefs) -> TaskArgs:
     return TaskArgs(wiring.handler, statements, environment, concurrency)
 
 
-def _api(config: RegionConfig, function: FunctionSettings, tables: TableRefs, events: OrderEvents) -> OrderApi:
+def _api(
+    config: RegionConfig,
+    function: FunctionSettings,
+    tables: TableRefs,
+    events: OrderEvents,
+    account_settings: aws.apigateway.Account,
+) -> OrderApi:
     prefix = config.prefix
     intake = Function(
         f"{prefix}-intake",
@@ -331,6 +366,7 @@ def _api(config: RegionConfig, function: FunctionSettings, tables: TableRefs, ev
             rate_limit=config.stage_rate_limit,
             burst_limit=config.stage_burst_limit,
             log_retention_days=config.log_retention_days,
+            account_settings=account_settings,
             tags=config.tags,
         ),
     )

@@ -77,7 +77,7 @@ class Saga(pulumi.ComponentResource):
             iam.allow(["dynamodb:UpdateItem"], [args.table_arn]),
             iam.allow(["events:PutEvents"], [args.event_bus_arn]),
             iam.allow_without_resource(iam.LOG_DELIVERY_ACTIONS),
-            iam.tracing(),
+            iam.tracing(sampling=True),
         ]
         role = aws.iam.Role(
             f"{name}-role",

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -27,7 +27,6 @@ from handlers.contract import ORDER_SUBMITTED
 
 logger = Logger()
 metrics = Metrics(namespace="OrderSaga")
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -55,12 +54,18 @@ class Starter:
     def start(self, record: SQSRecord) -> str:
         order = OrderSubmitted.model_validate_json(record.body).detail
         logger.set_correlation_id(order.orderId)
+        arguments = {
+            "stateMachineArn": self.state_machine_arn,
+            "name": order.orderId,
+            "input": json.dumps({"orderId": order.orderId, "customerId": order.customerId}),
+        }
+        # The order's trace (API -> intake -> bus -> queue) arrives as the message's
+        # AWSTraceHeader: the saga joins it instead of the starter's own batch trace.
+        trace = record.attributes.aws_trace_header
+        if trace:
+            arguments["traceHeader"] = trace
         try:
-            self.stepfunctions.start_execution(
-                stateMachineArn=self.state_machine_arn,
-                name=order.orderId,
-                input=json.dumps({"orderId": order.orderId, "customerId": order.customerId}),
-            )
+            self.stepfunctions.start_execution(**arguments)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
@@ -70,13 +75,33 @@ class Starter:
         return "started"
 
 
+def carry_trace_header(stepfunctions: Any) -> Any:
+    """Make ``StartExecution``'s ``traceHeader`` win on ``stepfunctions``.
+
+    In Lambda, botocore sends the function's own trace (``_X_AMZN_TRACE_ID``) as the
+    ``X-Amzn-Trace-Id`` HTTP header of every call, and Step Functions prefers that header to
+    the ``traceHeader`` in the body, so the body alone would not move the saga onto the
+    order's trace."""
+
+    def keep(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if params.get("traceHeader"):
+            context["order_trace_header"] = params["traceHeader"]
+
+    def send(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get("order_trace_header"):
+            params["headers"]["X-Amzn-Trace-Id"] = context["order_trace_header"]
+
+    stepfunctions.meta.events.register("before-parameter-build.sfn.StartExecution", keep)
+    stepfunctions.meta.events.register("before-call.sfn.StartExecution", send)
+    return stepfunctions
+
+
 @lru_cache(maxsize=1)
 def starter() -> Starter:
-    return Starter(boto3.client("stepfunctions"), setting("STATE_MACHINE_ARN"))
+    return Starter(carry_trace_header(boto3.client("stepfunctions")), setting("STATE_MACHINE_ARN"))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=starter().start, processor=processor, context=context)

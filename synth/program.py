@@ -147,6 +147,11 @@ def mocked_state(
         state["arn"] = f"arn:aws:logs:{prefix}:log-group:{physical}"
     elif typ == "aws:sfn/stateMachine:StateMachine":
         state["arn"] = rid = f"arn:aws:states:{prefix}:stateMachine:{physical}"
+    elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        state["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{str(inputs['url']).removeprefix('https://')}"
+    elif typ == "aws:kms/key:Key":
+        rid = state["keyId"] = hashlib.sha256(f"{region}/{name}".encode()).hexdigest()[:32]
+        state["arn"] = f"arn:aws:kms:{prefix}:key/{rid}"
     elif typ == "aws:sns/topic:Topic":
         state["arn"] = f"arn:aws:sns:{prefix}:{physical}"
     elif typ == "aws:apigateway/restApi:RestApi":
@@ -183,6 +188,12 @@ def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> di
 
     class GraphMocks(pulumi_mocks.Mocks):
         def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+            if args.typ == "aws:apigateway/account:Account" and args.resource_id:
+                # A declared bootstrap (read, not created): offline, assume its owner set the
+                # role; at `pulumi preview` the engine reads the real setting.
+                return args.resource_id, {
+                    "cloudwatchRoleArn": f"arn:aws:iam::{ACCOUNT}:role/apigateway-cloudwatch-{region}"
+                }
             if args.typ == "pulumi:pulumi:StackReference":
                 target = str(args.inputs.get("name") or args.name)
                 return target, {
@@ -200,6 +211,13 @@ def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> di
                     "userId": "synth",
                     "id": ACCOUNT,
                 }
+            if args.token == "aws:servicequotas/getServiceQuota:getServiceQuota":
+                # The default Lambda concurrency quota; a low-quota account is tested on the
+                # pure check (components.preflight).
+                return {"value": LAMBDA_CONCURRENCY_QUOTA, "defaultValue": 1000.0, "adjustable": True, "id": "q"}
+            if args.token == "aws:ssm/getParameter:getParameter":
+                name = str(args.args.get("name"))
+                return {"name": name, "value": _public_parameter(name, region), "type": "String", "id": name}
             return {}
 
     # MockResourceArgs carries no parent: record each resource from its request instead.
@@ -248,6 +266,20 @@ def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> di
         ],  # the root stack is not a resource of the graph
         "outputs": outputs,
     }
+
+
+LAMBDA_CONCURRENCY_QUOTA = 1000.0
+
+
+def _public_parameter(name: str, region: str) -> str:
+    """AWS's public parameters the program reads: Powertools' layer ARN per release. The
+    layer's version number is AWS's to know: ``synth`` marks it as mocked."""
+    parts = name.split("/")
+    if name.startswith("/aws/service/powertools/python/") and len(parts) == 8:
+        architecture, python, _release = parts[5:8]
+        flavour = f"python{python.removeprefix('python').replace('.', '')}-{architecture}"
+        return f"arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-{flavour}:synth"
+    raise SynthError(f"the mocks know no SSM parameter {name!r}")
 
 
 def _unwrap_secrets(value: Any) -> Any:

@@ -2,7 +2,18 @@
 
 from pulumi_policy import Policy
 
-from policies.rules import api, dynamodb, events, functions, iam, queues, state_machines, tags
+from policies.rules import (
+    api,
+    dynamodb,
+    events,
+    functions,
+    iam,
+    observability,
+    queues,
+    state_machines,
+    tags,
+    topics,
+)
 
 POLICIES: list[Policy] = [
     *iam.POLICIES,
@@ -12,5 +23,7 @@ POLICIES: list[Policy] = [
     *state_machines.POLICIES,
     *api.POLICIES,
     *events.POLICIES,
+    *topics.POLICIES,
+    *observability.POLICIES,
     *tags.POLICIES,
 ]

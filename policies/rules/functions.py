@@ -69,3 +69,74 @@ POLICIES: list[Policy] = [
         remediation="Store the secret in Vault and pass its path; read it with handlers.vault.",
     ),
 ]
+
+
+PERMISSION = ["aws:lambda/permission:Permission"]
+# Runtimes Lambda has deprecated (no new functions, then no updates): a deploy that touches a
+# function on one of them fails. Extend with config deprecatedRuntimes as AWS deprecates more.
+DEPRECATED_RUNTIMES = [
+    "python2.7",
+    "python3.6",
+    "python3.7",
+    "python3.8",
+    "python3.9",
+    "nodejs",
+    "nodejs4.3",
+    "nodejs4.3-edge",
+    "nodejs6.10",
+    "nodejs8.10",
+    "nodejs10.x",
+    "nodejs12.x",
+    "nodejs14.x",
+    "nodejs16.x",
+    "nodejs18.x",
+    "java8",
+    "go1.x",
+    "provided",
+    "ruby2.5",
+    "ruby2.7",
+    "ruby3.2",
+    "dotnetcore1.0",
+    "dotnetcore2.0",
+    "dotnetcore2.1",
+    "dotnetcore3.1",
+    "dotnet5.0",
+    "dotnet6",
+    "dotnet7",
+]
+RUNTIME_SCHEMA = PolicyConfigSchema(
+    properties={"deprecatedRuntimes": {"type": "array", "items": {"type": "string"}, "default": DEPRECATED_RUNTIMES}}
+)
+
+
+def _supported_runtime(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    runtime = args.props.get("runtime")
+    if runtime in config(args, RUNTIME_SCHEMA)["deprecatedRuntimes"]:
+        report_violation(f"runtime {runtime} is deprecated: Lambda refuses to create or update it", None)
+
+
+def _source_arn(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    principal = str(args.props.get("principal") or "")
+    if principal.endswith(".amazonaws.com") and not args.props.get("sourceArn"):
+        report_violation(f"{principal} may invoke the function from any resource, in any account", None)
+
+
+POLICIES += [
+    resource_policy(
+        "lambda-supported-runtime",
+        "Functions run on a runtime Lambda has not deprecated.",
+        FUNCTION,
+        _supported_runtime,
+        severity=Severity.HIGH,
+        config_schema=RUNTIME_SCHEMA,
+        remediation="Move to a supported runtime (components.function.RUNTIME).",
+    ),
+    resource_policy(
+        "lambda-permission-source-arn",
+        "A permission granted to an AWS service names the resource that may invoke (SourceArn).",
+        PERMISSION,
+        _source_arn,
+        severity=Severity.HIGH,
+        remediation="Set source_arn (for API Gateway: the API's execution ARN with its stage/method/path).",
+    ),
+]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from fnmatch import fnmatchcase
+from typing import Any
 
 from pulumi_policy import (
     Policy,
@@ -38,17 +40,28 @@ def _policy_document(args: ResourceValidationArgs, report_violation: ReportViola
         return None
 
 
+def _wild(action: object) -> bool:
+    """IAM matches ``*`` and ``?`` anywhere in an action: ``dynamodb:Put*`` grants PutItem
+    and any Put action AWS adds later, as ``dynamodb:*`` grants everything."""
+    return "*" in str(action) or "?" in str(action)
+
+
+def _grants(statement: dict[str, Any], action: str) -> bool:
+    """Whether the statement's actions match ``action`` (case-insensitive, as IAM)."""
+    return any(fnmatchcase(action.lower(), str(pattern).lower()) for pattern in as_list(statement.get("Action")))
+
+
 def _no_wildcard_actions(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     policy = _policy_document(args, report_violation)
     for statement in statements(policy or {}):
-        wild = [a for a in as_list(statement.get("Action")) if a == "*" or str(a).endswith(":*")]
+        wild = [a for a in as_list(statement.get("Action")) if _wild(a)]
         if wild or "NotAction" in statement:
             report_violation(f"statement allows {wild or 'NotAction'}: name each action", None)
 
 
 no_wildcard_actions = resource_policy(
     "iam-no-wildcard-actions",
-    "IAM policies name their actions: no '*', no 'service:*', no NotAction.",
+    "IAM policies name their actions: no '*', no 'service:*', no partial wildcard ('dynamodb:Put*'), no NotAction.",
     POLICY_DOCUMENTS,
     _no_wildcard_actions,
     severity=Severity.CRITICAL,
@@ -85,8 +98,10 @@ no_wildcard_resources = resource_policy(
 def _no_passrole_anywhere(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     policy = _policy_document(args, report_violation)
     for statement in statements(policy or {}):
-        actions = {str(a).lower() for a in as_list(statement.get("Action"))}
-        if "iam:passrole" in actions and "*" in as_list(statement.get("Resource")):
+        # 'iam:Pass*', 'iam:*' and '*' grant PassRole as surely as its name does; NotResource
+        # grants it on every role but those listed.
+        anywhere = "*" in as_list(statement.get("Resource")) or "NotResource" in statement
+        if anywhere and (_grants(statement, "iam:PassRole") or "NotAction" in statement):
             report_violation("iam:PassRole on '*' lets the holder hand any role to any service", None)
 
 
@@ -139,11 +154,42 @@ def _federated_problem(statement: dict) -> str | None:  # type: ignore[type-arg]
         return f"the role trusts {principal!r}: name exactly one SAML or OIDC provider of this account"
     if len(actions) != 1 or actions[0] not in FEDERATED_ACTIONS:
         return f"a federated principal may only {' or '.join(FEDERATED_ACTIONS)}, not {actions!r}"
+    if str(providers[0]).endswith(f":oidc-provider/{GITHUB_OIDC}"):  # any repository on GitHub could ask
+        if _github_pinned(statement):
+            return None
+        return (
+            f"the trust of GitHub Actions must be pinned to one repository and subject: StringEquals on "
+            f"{GITHUB_OIDC}:aud = sts.amazonaws.com and an exact {GITHUB_OIDC}:sub"
+        )
     audience = FEDERATED_ACTIONS[actions[0]]
     pinned = (statement.get("Condition") or {}).get("StringEquals") or {}
     if not any(key.endswith(audience) for key in pinned):
         return f"the trust of {providers[0]} does not pin the audience (StringEquals on {audience!r})"
     return None
+
+
+GITHUB_OIDC = "token.actions.githubusercontent.com"
+PINNED_SUBJECT = re.compile(r"^repo:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+:[^*?]+$")
+
+
+def _github_pinned(statement: dict[str, Any]) -> bool:
+    """A GitHub Actions OIDC trust that names one repository and one exact subject, with the
+    audience STS: without the ``sub`` condition any repository on GitHub could assume it."""
+    principal = statement.get("Principal")
+    if not isinstance(principal, dict):
+        return False
+    federated = as_list(principal.get("Federated"))
+    if len(federated) != 1 or not str(federated[0]).endswith(f":oidc-provider/{GITHUB_OIDC}"):
+        return False
+    if set(principal) != {"Federated"} or as_list(statement.get("Action")) != ["sts:AssumeRoleWithWebIdentity"]:
+        return False
+    equals = (statement.get("Condition") or {}).get("StringEquals") or {}
+    subjects = as_list(equals.get(f"{GITHUB_OIDC}:sub"))
+    return (
+        equals.get(f"{GITHUB_OIDC}:aud") == "sts.amazonaws.com"
+        and all(PINNED_SUBJECT.match(str(subject)) for subject in subjects)
+        and bool(subjects)
+    )
 
 
 def _trust_service_principal(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -162,17 +208,24 @@ def _trust_service_principal(args: ResourceValidationArgs, report_violation: Rep
         services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
         others = [key for key in principal if key != "Service"] if isinstance(principal, dict) else [principal]
         if not services or others:
-            report_violation(f"the role trusts {principal!r}: only a service principal may assume it", None)
+            report_violation(
+                f"the role trusts {principal!r}: only a service principal, or one named identity provider "
+                "with a pinned audience, may assume it",
+                None,
+            )
 
 
 trust_service_principal = resource_policy(
     "iam-trust-service-principal",
-    "Roles are assumed by a named AWS service, or by users of one named identity provider for a pinned audience.",
+    "Roles are assumed by a named AWS service, or by users of one named identity provider for a pinned audience "
+    "(GitHub Actions: one repository and subject).",
     ["aws:iam/role:Role"],
     _trust_service_principal,
     severity=Severity.HIGH,
     remediation="Set the trust policy's Principal to {'Service': '<service>.amazonaws.com'}, or to "
-    "{'Federated': '<SAML or OIDC provider ARN>'} with sts:AssumeRoleWithSAML and StringEquals on SAML:aud.",
+    "{'Federated': '<SAML or OIDC provider ARN>'} with sts:AssumeRoleWithSAML and StringEquals on SAML:aud; "
+    "for GitHub Actions use components.bootstrap.github_trust_policy (StringEquals on the aud and an exact "
+    "repo:<owner>/<name>:<subject>).",
 )
 
 

@@ -1,4 +1,5 @@
-"""Queues are encrypted, and every saga step parks into a dead-letter queue someone watches."""
+"""Queues are encrypted, every saga step parks into a dead-letter queue someone watches, and
+every other queue has a dead-letter queue of its own."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pulumi_policy import (
 )
 
 from policies.rules.base import SAGA_STEP, resource_policy, stack_policy
+from policies.rules.documents import MalformedDocument, document
 
 QUEUE = "aws:sqs/queue:Queue"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -56,5 +58,60 @@ POLICIES: list[Policy] = [
         _step_dead_letter_queue,
         severity=Severity.HIGH,
         remediation="Build steps with components.step.SagaStep, which creates both.",
+    ),
+]
+
+
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+
+
+def _dead_letter_targets(resources: list[PolicyResource]) -> set[object]:
+    """ARNs of queues that are themselves dead-letter queues: some queue's redrive target, or
+    an EventBridge target's dead-letter queue."""
+    found: set[object] = set()
+    for resource in resources:
+        if resource.resource_type == QUEUE and resource.props.get("redrivePolicy"):
+            try:
+                found.add(document(resource.props["redrivePolicy"]).get("deadLetterTargetArn"))
+            except MalformedDocument:
+                continue  # reported below as a queue without a usable redrive policy
+        if resource.resource_type == EVENT_TARGET:
+            found.add((resource.props.get("deadLetterConfig") or {}).get("arn"))
+    return found
+
+
+def _parks_a_saga_step(resource: PolicyResource) -> bool:
+    """A SagaStep's queue is where the state machine parks a task: it is the dead letter."""
+    parent = resource.parent
+    while parent is not None:
+        if parent.resource_type == SAGA_STEP:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _has_dead_letter_queue(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    resources = list(args.resources)
+    dead_letters = _dead_letter_targets(resources)
+    for queue in (r for r in resources if r.resource_type == QUEUE):
+        if queue.props.get("arn") in dead_letters or _parks_a_saga_step(queue):
+            continue
+        try:
+            target = document(queue.props.get("redrivePolicy") or "{}").get("deadLetterTargetArn")
+        except MalformedDocument:
+            target = None
+        if not target:
+            report_violation(
+                "a message that keeps failing would be retried until it expires: no dead-letter queue", queue.urn
+            )
+
+
+POLICIES += [
+    stack_policy(
+        "sqs-dead-letter-queue",
+        "Every queue that is not itself a dead-letter queue has one.",
+        _has_dead_letter_queue,
+        severity=Severity.MEDIUM,
+        remediation="Set redrive_policy={'deadLetterTargetArn': dlq.arn, 'maxReceiveCount': n} with an alarmed DLQ.",
     ),
 ]

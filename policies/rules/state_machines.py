@@ -4,12 +4,13 @@ without compensating)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from typing import Any
 
-from pulumi_policy import Policy, ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import Policy, PolicyResource, ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
-from policies.rules.base import resource_policy
-from policies.rules.documents import MalformedDocument, document
+from policies.rules.base import resource_policy, stack_policy
+from policies.rules.documents import MalformedDocument, as_list, document, statements
 
 STATE_MACHINE = ["aws:sfn/stateMachine:StateMachine"]
 
@@ -62,5 +63,54 @@ POLICIES: list[Policy] = [
         _tasks_catch,
         severity=Severity.HIGH,
         remediation="Compile the definition with components.saga.compile_saga, which catches every task.",
+    ),
+]
+
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+# Step Functions' X-Ray IAM policy: it writes segments and samples by itself.
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets")
+
+
+def _allowed(resources: list[PolicyResource], role: PolicyResource) -> set[str]:
+    """Actions the role's inline policies allow on '*', as lower-case patterns."""
+    allowed: set[str] = set()
+    names = {role.props.get("name"), role.props.get("id"), role.props.get("arn")}
+    for policy in (r for r in resources if r.resource_type == ROLE_POLICY and r.props.get("role") in names):
+        try:
+            parsed = document(policy.props.get("policy") or "{}")
+        except MalformedDocument:
+            continue
+        for statement in statements(parsed):
+            if "*" in as_list(statement.get("Resource")):
+                allowed |= {str(action).lower() for action in as_list(statement.get("Action"))}
+    return allowed
+
+
+def _traces_allowed(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    resources = list(args.resources)
+    for machine in (r for r in resources if r.resource_type == STATE_MACHINE[0]):
+        if not (machine.props.get("tracingConfiguration") or {}).get("enabled"):
+            continue
+        role = next(
+            (r for r in resources if r.resource_type == ROLE and r.props.get("arn") == machine.props.get("roleArn")),
+            None,
+        )
+        if role is None:
+            continue  # a role from outside the program: nothing to read
+        allowed = _allowed(resources, role)
+        missing = [a for a in XRAY_ACTIONS if not any(fnmatchcase(a.lower(), pattern) for pattern in allowed)]
+        if missing:
+            report_violation(f"traces with X-Ray but its role lacks {', '.join(missing)}", machine.urn)
+
+
+POLICIES += [
+    stack_policy(
+        "sfn-tracing-permissions",
+        "A state machine that traces may write and sample X-Ray traces.",
+        _traces_allowed,
+        severity=Severity.MEDIUM,
+        remediation="Add iam.tracing(sampling=True) to the state machine role's policy.",
     ),
 ]

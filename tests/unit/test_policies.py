@@ -49,6 +49,7 @@ GOOD_TABLE = {
     "tags": {"project": "p", "owner": "o", "cost-center": "c"},
 }
 GOOD_FUNCTION = {
+    "runtime": "python3.11",
     "timeout": 10,
     "tracingConfig": {"mode": "Active"},
     "environment": {"variables": {"ORDERS_TABLE": "orders", "VAULT_ROLE": "order-saga-payment"}},
@@ -83,8 +84,106 @@ UNCAUGHT_IN_PARALLEL = json.dumps(
     }
 )
 
+OIDC = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+
+
+def github_trust(subject: str, operator: str = "StringEquals") -> dict[str, Any]:
+    condition = {
+        operator: {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": subject,
+        }
+    }
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Federated": OIDC},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": condition,
+    }
+    return {"assumeRolePolicy": json.dumps({"Statement": [statement]})}
+
+
 # (policy, resource type, passing props, failing props, what the failure says)
 RESOURCE_CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
+    (
+        "iam-no-wildcard-actions",
+        ROLE_POLICY,
+        iam_policy(allow("dynamodb:PutItem", TABLE_ARN)),
+        iam_policy(allow("dynamodb:Put*", TABLE_ARN)),
+        "dynamodb:Put*",
+    ),
+    (
+        "iam-no-wildcard-actions",
+        ROLE_POLICY,
+        iam_policy(allow("sqs:SendMessage", "arn:aws:sqs:q")),
+        iam_policy(allow("sqs:SendMessag?", "arn:aws:sqs:q")),
+        "sqs:SendMessag?",
+    ),
+    (
+        "iam-no-passrole-wildcard",
+        ROLE_POLICY,
+        iam_policy(allow("iam:PassRole", "arn:aws:iam::1:role/r")),
+        iam_policy(allow("iam:Pass*", "*")),
+        "iam:PassRole on '*'",
+    ),
+    (
+        "iam-no-passrole-wildcard",
+        ROLE_POLICY,
+        iam_policy(allow("iam:PassRole", "arn:aws:iam::1:role/r")),
+        iam_policy({"Effect": "Allow", "Action": "iam:PassRole", "NotResource": "arn:aws:iam::1:role/admin"}),
+        "iam:PassRole on '*'",
+    ),
+    (
+        "iam-trust-service-principal",
+        "aws:iam/role:Role",
+        github_trust("repo:retailer/order-saga:environment:prod-use1"),
+        github_trust("repo:retailer/*", operator="StringLike"),
+        "pinned to one repository",
+    ),
+    (
+        "iam-trust-service-principal",
+        "aws:iam/role:Role",
+        github_trust("repo:retailer/order-saga:pull_request"),
+        github_trust("repo:retailer/order-saga:*"),
+        "pinned to one repository",
+    ),
+    (
+        "apigateway-stage-tracing",
+        "aws:apigateway/stage:Stage",
+        {"xrayTracingEnabled": True},
+        {"xrayTracingEnabled": False},
+        "X-Ray tracing is off",
+    ),
+    ("kms-key-rotation", "aws:kms/key:Key", {"enableKeyRotation": True}, {"policy": "{}"}, "rotation is off"),
+    (
+        "cloudwatch-log-group-retention",
+        "aws:cloudwatch/logGroup:LogGroup",
+        {"retentionInDays": 30},
+        {"name": "/aws/lambda/x"},
+        "kept forever",
+    ),
+    (
+        "cloudwatch-alarm-actions",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        {"alarmActions": ["arn:aws:sns:us-east-1:1:alarms"]},
+        {"alarmActions": []},
+        "no action for the ALARM state",
+    ),
+    (
+        "cloudwatch-alarm-actions",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        {"alarmActions": ["arn:aws:sns:us-east-1:1:alarms"]},
+        {"alarmActions": ["arn:aws:sns:us-east-1:1:alarms"], "actionsEnabled": False},
+        "actions are disabled",
+    ),
+    ("lambda-supported-runtime", FUNCTION, GOOD_FUNCTION, {**GOOD_FUNCTION, "runtime": "python3.8"}, "deprecated"),
+    (
+        "lambda-permission-source-arn",
+        "aws:lambda/permission:Permission",
+        {"principal": "apigateway.amazonaws.com", "sourceArn": "arn:aws:execute-api:us-east-1:1:api/*"},
+        {"principal": "apigateway.amazonaws.com"},
+        "from any resource",
+    ),
     (
         "iam-no-wildcard-actions",
         ROLE_POLICY,
@@ -376,6 +475,7 @@ def resource(
     props: dict[str, Any],
     parent: str | None = None,
     property_dependencies: dict[str, list[str]] | None = None,
+    dependencies: list[str] | None = None,
 ) -> dict[str, Any]:
     return {
         "urn": urn,
@@ -385,6 +485,7 @@ def resource(
         "outputs": props,
         "parent": parent,
         "propertyDependencies": property_dependencies or {},
+        "dependencies": dependencies or [],
     }
 
 
@@ -479,6 +580,168 @@ def test_event_bus_needs_an_archive() -> None:
     assert stack_violations("eventbridge-bus-archive", [bus]) == [
         "this event bus has no archive: its events cannot be replayed"
     ]
+
+
+ACCOUNT = "aws:apigateway/account:Account"
+
+
+def test_stage_that_logs_needs_the_account_cloudwatch_role_and_depends_on_it() -> None:
+    account = resource("urn:account", ACCOUNT, {"cloudwatchRoleArn": "arn:aws:iam::1:role/apigw"})
+    [logged_stage, settings] = stage()
+    waiting = {**logged_stage, "dependencies": ["urn:account"]}
+    assert stack_violations("apigateway-account-cloudwatch-role", [account, waiting, settings]) == []
+    [message] = stack_violations("apigateway-account-cloudwatch-role", [logged_stage, settings])
+    assert "BadRequestException" in message
+    [message] = stack_violations("apigateway-account-cloudwatch-role", [account, logged_stage, settings])
+    assert "without depending on the account setting" in message
+    unset = resource("urn:account", ACCOUNT, {"cloudwatchRoleArn": ""})
+    assert "BadRequestException" in stack_violations("apigateway-account-cloudwatch-role", [unset, waiting])[0]
+    # Method logging alone needs the role too.
+    [quiet_stage, _] = stage(logged=False)
+    logging = resource(
+        "urn:ms",
+        "aws:apigateway/methodSettings:MethodSettings",
+        {"restApi": "api1", "stageName": "prod", "settings": {"loggingLevel": "ERROR"}},
+    )
+    assert stack_violations("apigateway-account-cloudwatch-role", [quiet_stage, logging])
+
+
+def api_parts() -> list[dict[str, Any]]:
+    return [
+        resource(f"urn:{name}", f"aws:apigateway/{typ}", {"restApi": "api1"})
+        for name, typ in (
+            ("method", "method:Method"),
+            ("integration", "integration:Integration"),
+            ("authorizer", "authorizer:Authorizer"),
+            ("model", "model:Model"),
+        )
+    ]
+
+
+def test_deployment_trigger_must_depend_on_every_deployed_part_of_its_api() -> None:
+    parts = api_parts()
+    every = [part["urn"] for part in parts]
+    full = resource(
+        "urn:deployment", "aws:apigateway/deployment:Deployment", {"restApi": "api1"}, None, {"triggers": every}
+    )
+    assert stack_violations("apigateway-deployment-covers-api", [*parts, full]) == []
+    partial = {**full, "propertyDependencies": {"triggers": every[:1]}}
+    [message] = stack_violations("apigateway-deployment-covers-api", [*parts, partial])
+    assert "do not cover urn:authorizer, urn:integration, urn:model" in message
+    other_api = resource("urn:other", "aws:apigateway/method:Method", {"restApi": "api2"})
+    assert stack_violations("apigateway-deployment-covers-api", [*parts, other_api, full]) == []
+
+
+TOPIC_ARN = "arn:aws:sns:us-east-1:1:alarms"
+KEY_ARN = "arn:aws:kms:us-east-1:1:key/k1"
+
+
+def alarm_topic(key: str | None, grant: list[str] | None) -> list[dict[str, Any]]:
+    statements = [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "kms:*", "Resource": "*"}]
+    if grant is not None:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["cloudwatch.amazonaws.com"]},
+                "Action": grant,
+                "Resource": "*",
+            }
+        )
+    return [
+        resource("urn:topic", "aws:sns/topic:Topic", {"arn": TOPIC_ARN, "kmsMasterKeyId": key}),
+        resource("urn:alarm", "aws:cloudwatch/metricAlarm:MetricAlarm", {"alarmActions": [TOPIC_ARN]}),
+        resource(
+            "urn:key",
+            "aws:kms/key:Key",
+            {"arn": KEY_ARN, "keyId": "k1", "policy": json.dumps({"Statement": statements})},
+        ),
+        resource("urn:alias", "aws:kms/alias:Alias", {"name": "alias/alarms", "targetKeyId": "k1"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "grant", "says"),
+    [
+        (KEY_ARN, ["kms:Decrypt", "kms:GenerateDataKey*"], None),
+        ("alias/alarms", ["kms:Decrypt", "kms:GenerateDataKey*"], None),
+        (None, None, None),  # unencrypted: not this rule's concern
+        ("alias/aws/sns", None, "AWS managed key alias/aws/sns"),
+        (KEY_ARN, ["kms:Decrypt"], "does not let cloudwatch.amazonaws.com use it"),
+        (KEY_ARN, None, "does not let cloudwatch.amazonaws.com use it"),
+        ("arn:aws:kms:us-east-1:1:key/elsewhere", None, "is not in the program"),
+    ],
+    ids=[
+        "key by ARN",
+        "key by alias",
+        "unencrypted",
+        "AWS managed key",
+        "no GenerateDataKey",
+        "no grant",
+        "unknown key",
+    ],
+)
+def test_alarm_topic_key_must_let_cloudwatch_encrypt(
+    key: str | None, grant: list[str] | None, says: str | None
+) -> None:
+    found = stack_violations("sns-topic-key-usable-by-publishers", alarm_topic(key, grant))
+    assert found == [] if says is None else (found and says in found[0]), found
+
+
+def queue(name: str, props: dict[str, Any], parent: str | None = None) -> dict[str, Any]:
+    return resource(f"urn:{name}", "aws:sqs/queue:Queue", {"arn": f"arn:aws:sqs:us-east-1:1:{name}", **props}, parent)
+
+
+def test_every_queue_but_a_dead_letter_queue_has_one() -> None:
+    dlq = queue("dlq", {})
+    work = queue("work", {"redrivePolicy": json.dumps({"deadLetterTargetArn": "arn:aws:sqs:us-east-1:1:dlq"})})
+    assert stack_violations("sqs-dead-letter-queue", [dlq, work]) == []
+    lonely = queue("lonely", {})
+    [message] = stack_violations("sqs-dead-letter-queue", [dlq, work, lonely])
+    assert "no dead-letter queue" in message
+    # A saga step's park queue and an event target's DLQ are dead letters themselves.
+    step = resource("urn:step", "order-saga:index:SagaStep", {})
+    parked = queue("parked", {}, parent="urn:step")
+    target = resource(
+        "urn:target",
+        "aws:cloudwatch/eventTarget:EventTarget",
+        {"deadLetterConfig": {"arn": "arn:aws:sqs:us-east-1:1:fwd"}},
+    )
+    assert stack_violations("sqs-dead-letter-queue", [step, parked, target, queue("fwd", {})]) == []
+
+
+def forwarding(target_props: dict[str, Any], bus_region: str = "us-west-2") -> list[dict[str, Any]]:
+    rule = resource(
+        "urn:rule",
+        "aws:cloudwatch/eventRule:EventRule",
+        {"name": "fwd", "eventBusName": "orders", "arn": "arn:aws:events:us-east-1:1:rule/orders/fwd"},
+    )
+    bus = f"arn:aws:events:{bus_region}:1:event-bus/orders"
+    props = {"rule": "fwd", "eventBusName": "orders", "arn": bus, **target_props}
+    return [rule, resource("urn:target", "aws:cloudwatch/eventTarget:EventTarget", props)]
+
+
+def test_cross_region_bus_target_needs_a_dead_letter_queue_and_retries() -> None:
+    kept = {"deadLetterConfig": {"arn": "arn:aws:sqs:us-east-1:1:dlq"}, "retryPolicy": {"maximumRetryAttempts": 185}}
+    assert stack_violations("eventbridge-cross-region-target-dlq", forwarding(kept)) == []
+    assert stack_violations("eventbridge-cross-region-target-dlq", forwarding({}, bus_region="us-east-1")) == []
+    found = stack_violations("eventbridge-cross-region-target-dlq", forwarding({}))
+    assert len(found) == 2 and "no dead-letter queue" in found[0] and "no retry policy" in found[1]
+
+
+def traced_machine(actions: list[str]) -> list[dict[str, Any]]:
+    role_arn = "arn:aws:iam::1:role/saga"
+    return [
+        resource("urn:machine", STATE_MACHINE, {"roleArn": role_arn, "tracingConfiguration": {"enabled": True}}),
+        resource("urn:role", "aws:iam/role:Role", {"arn": role_arn, "name": "saga", "id": "saga"}),
+        resource("urn:policy", ROLE_POLICY, {**iam_policy(allow(actions, "*")), "role": "saga"}),
+    ]
+
+
+def test_traced_state_machine_may_write_and_sample_traces() -> None:
+    every = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+    assert stack_violations("sfn-tracing-permissions", traced_machine(every)) == []
+    [message] = stack_violations("sfn-tracing-permissions", traced_machine(every[:2]))
+    assert message.endswith("lacks xray:GetSamplingRules, xray:GetSamplingTargets")
 
 
 def test_every_rule_is_kebab_case_described_mandatory_and_has_remediation() -> None:

@@ -152,7 +152,104 @@ def route_without_authorizer(graph: Graph) -> None:
     both(find(graph, "aws:apigateway/method:Method", "api-get-order"), "authorization", "NONE")
 
 
+def partial_wildcard_action(graph: Graph) -> None:
+    edit_statements(graph, lambda statements: statements[-1].update(Action=["dynamodb:Put*"]))
+
+
+def passrole_by_prefix(graph: Graph) -> None:
+    passrole = {"Effect": "Allow", "Action": "iam:Pass*", "Resource": "*"}
+    edit_statements(graph, lambda statements: statements.append(passrole))
+
+
+def github_role_for_any_repository_of_the_org(graph: Graph) -> None:
+    role = find(graph, "aws:iam/role:Role", "github-deploy-prod-use1")
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] = "repo:retailer/*"
+    both(role, "assumeRolePolicy", json.dumps(trust))
+
+
+def no_account_cloudwatch_role(graph: Graph) -> None:
+    graph["resources"] = [r for r in graph["resources"] if r["type"] != "aws:apigateway/account:Account"]
+
+
+def deployment_trigger_of_the_schema_only(graph: Graph) -> None:
+    find(graph, "aws:apigateway/deployment:Deployment")["propertyDependencies"]["triggers"] = []
+
+
+def untraced_stage(graph: Graph) -> None:
+    both(find(graph, "aws:apigateway/stage:Stage"), "xrayTracingEnabled", False)
+
+
+def alarm_topic_on_the_aws_managed_key(graph: Graph) -> None:
+    both(find(graph, "aws:sns/topic:Topic"), "kmsMasterKeyId", "alias/aws/sns")
+
+
+def key_without_rotation(graph: Graph) -> None:
+    both(find(graph, "aws:kms/key:Key"), "enableKeyRotation", False)
+
+
+def log_group_kept_forever(graph: Graph) -> None:
+    both(find(graph, "aws:cloudwatch/logGroup:LogGroup", "api-access-logs"), "retentionInDays", None)
+
+
+def silent_alarm(graph: Graph) -> None:
+    both(find(graph, "aws:cloudwatch/metricAlarm:MetricAlarm", "saga-dashboard-failed-executions"), "alarmActions", [])
+
+
+def deprecated_runtime(graph: Graph) -> None:
+    both(find(graph, "aws:lambda/function:Function", "order-saga-prod-use1-intake"), "runtime", "python3.9")
+
+
+def permission_without_source_arn(graph: Graph) -> None:
+    both(find(graph, "aws:lambda/permission:Permission", "api-intake-invoke"), "sourceArn", None)
+
+
+def start_queue_without_dead_letter_queue(graph: Graph) -> None:
+    both(find(graph, "aws:sqs/queue:Queue", "saga-start-queue"), "redrivePolicy", None)
+
+
+def forwarding_without_dead_letter_queue(graph: Graph) -> None:
+    both(find(graph, "aws:cloudwatch/eventTarget:EventTarget", "events-forward-target"), "deadLetterConfig", None)
+
+
+def saga_role_without_sampling(graph: Graph) -> None:
+    policy = find(graph, "aws:iam/rolePolicy:RolePolicy", "order-saga-policy")
+    document = json.loads(policy["inputs"]["policy"])
+    for statement in document["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if not a.startswith("xray:GetSampling")]
+    both(policy, "policy", json.dumps(document))
+
+
 MUTATIONS: dict[str, tuple[Callable[[Graph], None], set[str]]] = {
+    "partial wildcard action": (partial_wildcard_action, {"iam-no-wildcard-actions"}),
+    "iam:Pass* on anything": (
+        passrole_by_prefix,
+        {"iam-no-passrole-wildcard", "iam-no-wildcard-actions", "iam-no-wildcard-resources"},
+    ),
+    "GitHub role for any repository of the org": (
+        github_role_for_any_repository_of_the_org,
+        {"iam-trust-service-principal"},
+    ),
+    "stage logs with no account CloudWatch role": (no_account_cloudwatch_role, {"apigateway-account-cloudwatch-role"}),
+    "deployment trigger covers no method": (
+        deployment_trigger_of_the_schema_only,
+        {"apigateway-deployment-covers-api"},
+    ),
+    "stage without X-Ray": (untraced_stage, {"apigateway-stage-tracing"}),
+    "alarm topic on alias/aws/sns": (alarm_topic_on_the_aws_managed_key, {"sns-topic-key-usable-by-publishers"}),
+    "key without rotation": (key_without_rotation, {"kms-key-rotation"}),
+    "log group kept forever": (log_group_kept_forever, {"cloudwatch-log-group-retention"}),
+    "alarm without action": (silent_alarm, {"cloudwatch-alarm-actions"}),
+    "deprecated runtime": (deprecated_runtime, {"lambda-supported-runtime"}),
+    "permission without source ARN": (permission_without_source_arn, {"lambda-permission-source-arn"}),
+    # The start DLQ is then no queue's dead letter either: both are reported by the same rule.
+    "start queue without DLQ": (start_queue_without_dead_letter_queue, {"sqs-dead-letter-queue"}),
+    # Its DLQ then serves nothing and has none itself: the queue rule fires too.
+    "forwarding without DLQ": (
+        forwarding_without_dead_letter_queue,
+        {"eventbridge-cross-region-target-dlq", "sqs-dead-letter-queue"},
+    ),
+    "saga role without X-Ray sampling": (saga_role_without_sampling, {"sfn-tracing-permissions"}),
     "wildcard action": (wildcard_action, {"iam-no-wildcard-actions"}),
     "wildcard resource": (wildcard_resource, {"iam-no-wildcard-resources"}),
     # PassRole is an action with resource-level permissions: on '*' it breaks both rules.
@@ -321,7 +418,7 @@ def test_markdown_report_is_ready_for_a_pull_request(faulty_graph: Path) -> None
 
 def test_clean_stack_exits_0_with_a_text_summary() -> None:
     result = check("--stack", "sandbox")
-    assert (result.returncode, result.stdout.strip()) == (0, "sandbox: 21 policies, no violations")
+    assert (result.returncode, result.stdout.strip()) == (0, f"sandbox: {len(POLICIES)} policies, no violations")
 
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"resources": [{"urn": "x"}]}), json.dumps([1, 2])])

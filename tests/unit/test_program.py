@@ -6,6 +6,7 @@ that stack's config); assertions name the resource's URN.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import ConfigError
+from components.bootstrap import POWERTOOLS_PARAMETERS
+from components.config import ConfigError, powertools_version
 from components.function import SECRET_LIKE_NAME, FunctionSettings
 from components.iam import NO_RESOURCE_LEVEL_ACTIONS
 from components.order_saga import ORDER_SAGA
+from components.preflight import concurrency_problems
 from components.region import ORDER_TASKS
 from components.saga import SagaBindings, compile_saga
 from components.step import SagaStepComponentArgs, TaskArgs
@@ -26,10 +29,14 @@ from synth.graph import Graph, Resource
 from synth.program import ROOT, SynthError, run_synth
 
 FUNCTION = "aws:lambda/function:Function"
+PUBLIC_PARAMETERS = tuple(
+    POWERTOOLS_PARAMETERS.format(region=region).removesuffix("*") for region in ("us-east-1", "us-west-2")
+)
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 QUEUE = "aws:sqs/queue:Queue"
 TABLE = "aws:dynamodb/table:Table"
+METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
 
 
 def policy_of(graph: Graph, function: Resource) -> dict[str, Any]:
@@ -107,7 +114,12 @@ def test_every_policy_statement_names_exact_arns(graphs: dict[str, Graph]) -> No
                 if statement["Resource"] == "*":
                     assert actions <= NO_RESOURCE_LEVEL_ACTIONS, f"{policy.urn}: {sorted(actions)} on *"
                 else:
-                    assert all("*" not in arn.removesuffix(":*") for arn in statement["Resource"]), policy.urn
+                    # AWS's public parameters are no resource of ours: the preview role may read
+                    # any Powertools release's (components.bootstrap.POWERTOOLS_PARAMETERS).
+                    assert all(
+                        "*" not in arn.removesuffix(":*") or arn.startswith(PUBLIC_PARAMETERS)
+                        for arn in statement["Resource"]
+                    ), policy.urn
 
 
 def test_each_saga_task_may_touch_only_its_own_tables(graphs: dict[str, Graph]) -> None:
@@ -142,10 +154,14 @@ def test_code_archive_holds_handlers_only_and_powertools_comes_from_its_layer(
 ) -> None:
     for function in graphs["prod-usw2"].of_type(FUNCTION):
         assert function.inputs["code"] == {"AssetArchive": {"handlers": {"FileArchive": str(ROOT / "handlers")}}}
-        powertools = "arn:aws:lambda:us-west-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:27"
+        # The layer is the public SSM parameter of the Powertools release constraints.txt pins
+        # (the mocks answer with the ARN's version marked "synth").
+        powertools = "arn:aws:lambda:us-west-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:synth"
         assert function.inputs["layers"][0] == powertools, function.urn
         assert function.inputs["architectures"] == ["arm64"]
         assert function.inputs["tracingConfig"] == {"mode": "Active"}
+    parameter = f"/aws/service/powertools/python/arm64/python3.11/{powertools_version()}"
+    assert graphs["prod-usw2"].outputs["powertoolsLayerParameter"] == parameter
 
 
 # -- Saga ----------------------------------------------------------------------------------------
@@ -308,6 +324,12 @@ def test_request_model_checks_the_shape_and_leaves_unknown_fields_to_the_intake(
 # -- bad configuration ---------------------------------------------------------------------------
 
 VALID = (ROOT / "Pulumi.sandbox.yaml").read_text()
+SANDBOX_RETENTION = "  order-saga:logRetentionDays: 1\n"
+
+
+def with_setting(setting: str) -> tuple[str, str]:
+    """A change to the sandbox stack file that adds ``order-saga:<setting>``."""
+    return SANDBOX_RETENTION, f"{SANDBOX_RETENTION}  order-saga:{setting}\n"
 
 
 @pytest.mark.parametrize(
@@ -321,6 +343,22 @@ VALID = (ROOT / "Pulumi.sandbox.yaml").read_text()
         (("  order-saga:courierUrl: http://127.0.0.1:8182\n", ""), "order-saga:courierUrl is required"),
         (("    cost-center: none\n", ""), "order-saga:tags must include cost-center"),
         (("order-saga:vaultAuth: approle", "order-saga:vaultAuth: token"), "order-saga:vaultAuth must be"),
+        (
+            with_setting("powertoolsLayerVersion: 27"),
+            "powertoolsLayerVersion is no longer read",
+        ),
+        (
+            with_setting("paymentConcurrency: 500"),
+            "reserved concurrency 1040 .* needs a Lambda concurrency quota of at least 1140 .* the quota is 1000",
+        ),
+        (
+            with_setting("apiGatewayAccount: mine"),
+            "order-saga:apiGatewayAccount must be 'manage' or 'external'",
+        ),
+        (
+            with_setting("githubRepository: retailer/order-saga"),
+            "githubDeployPolicyArns must name the deployer's policy",
+        ),
     ],
     ids=[
         "unknown role",
@@ -328,6 +366,10 @@ VALID = (ROOT / "Pulumi.sandbox.yaml").read_text()
         "missing partner url",
         "missing tag",
         "unknown vault auth",
+        "a guessed layer version",
+        "reserved concurrency over the account quota",
+        "unknown API Gateway account mode",
+        "deploy roles without a policy",
     ],
 )
 def test_bad_config_fails_naming_the_setting(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -364,3 +406,44 @@ def test_step_declaring_a_compensation_needs_its_handler() -> None:
     assert args.problems() == [
         "step 'AuthorizePayment': give a compensation handler exactly when the step declares a compensation"
     ]
+
+
+# -- what a real account needs -------------------------------------------------------------------
+
+
+def test_layer_release_is_the_powertools_the_tests_run() -> None:
+    assert powertools_version() == importlib.metadata.version("aws-lambda-powertools")
+
+
+@pytest.mark.parametrize("pins", ["", "aws-lambda-powertools==3.1.0\naws_lambda_powertools==3.2.0\n"])
+def test_constraints_without_exactly_one_powertools_pin_is_refused(tmp_path: Path, pins: str) -> None:
+    (tmp_path / "constraints.txt").write_text("boto3==1.44.8\n" + pins)
+    with pytest.raises(ConfigError, match="must pin aws-lambda-powertools exactly once"):
+        powertools_version(tmp_path / "constraints.txt")
+
+
+def test_reserved_concurrency_needs_100_unreserved_under_the_quota() -> None:
+    reserved = {"AuthorizePayment": 50, "RefundPayment": 50, "BookShipment": 20, "CancelShipment": 20}
+    assert concurrency_problems(reserved, 240, "us-east-1") == []
+    [problem] = concurrency_problems(reserved, 239, "us-east-1")
+    assert "at least 240 in us-east-1" in problem and "the quota is 239" in problem
+
+
+def test_stage_logs_only_after_the_regions_cloudwatch_role_is_set(graphs: dict[str, Graph]) -> None:
+    for stack in ("prod-use1", "prod-usw2"):
+        graph = graphs[stack]
+        [account] = graph.of_type("aws:apigateway/account:Account")
+        role = graph.named(ROLE, "api-gateway-logging-role")
+        assert account.inputs["cloudwatchRoleArn"] == role.outputs["arn"]
+        for logger in (*graph.of_type("aws:apigateway/stage:Stage"), *graph.of_type(METHOD_SETTINGS)):
+            assert account.urn in logger.dependencies, logger.urn
+
+
+def test_alarm_topic_key_lets_cloudwatch_encrypt(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod-use1"]
+    [key] = graph.of_type("aws:kms/key:Key")
+    topic = graph.named("aws:sns/topic:Topic", "alarms-topic")
+    assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
+    [grant] = [s for s in json.loads(key.inputs["policy"])["Statement"] if "Service" in s["Principal"]]
+    assert grant["Principal"]["Service"] == ["cloudwatch.amazonaws.com"]
+    assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}

@@ -1,6 +1,10 @@
 """AuthorizePayment / RefundPayment and BookShipment / CancelShipment against the real local
 payment gateway and courier, with their API keys read from a real OpenBao."""
 
+import socket
+from pathlib import Path
+
+import hvac
 import pytest
 
 from handlers.errors import (
@@ -11,8 +15,10 @@ from handlers.errors import (
     PaymentDeclined,
     PaymentGatewayUnavailable,
 )
+from handlers.partners import PartnerClient
 from handlers.payment import Payments
 from handlers.shipping import Shipping
+from handlers.vault import SecretStore, approle_login
 from sandbox.partners import Partners
 from sandbox.vault import Vault
 from tests.integration.conftest import GATEWAY_SECRET
@@ -108,6 +114,25 @@ def test_rotated_api_key_is_refetched_from_vault(
     stores.add_order("o-2")
     payments.authorize("o-2")
     assert kinds(partners.gateway.ledger()) == ["charge", "charge"]
+
+
+def test_vault_outage_is_transient_and_calls_nobody(
+    stores: Stores, partners: Partners, vault: Vault, tmp_path: Path
+) -> None:
+    # GIVEN a function whose Vault does not answer (a port nothing listens on)
+    role_id, secret_file = vault.grant("saga-partners-down", [GATEWAY_SECRET], tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    down = SecretStore(hvac.Client(url=dead, timeout=1), approle_login(role_id, str(secret_file)))
+    gateway = PartnerClient(
+        partners.gateway.url, down.field(GATEWAY_SECRET, "api_key"), PaymentGatewayUnavailable, timeout_seconds=0.5
+    )
+    stores.add_order("o-1")
+    # WHEN the step runs, THEN it is retried later (not compensated), and nothing was sent
+    with pytest.raises(PaymentGatewayUnavailable):
+        Payments(stores.orders_table, gateway).authorize("o-1")
+    assert partners.gateway.ledger() == []
 
 
 def test_step_for_an_unknown_order_fails_without_calling_the_partner(partners: Partners, payments: Payments) -> None:

@@ -26,12 +26,10 @@ from handlers.config import setting
 from handlers.errors import AlreadyCompensated, InventoryUnavailable, OutOfStock
 from handlers.orders import OrderLine, OrdersTable
 from handlers.saga_task import TaskResult, saga_task
-from handlers.transactions import Cancelled, fence_absent, fence_put, transact
+from handlers.transactions import Cancelled, fence_absent, fence_put, transact, undo_fenced
 
 RESERVE = "ReserveInventory"
 RELEASE = "ReleaseInventory"
-# A release re-reads and tries again when a reservation changed under it; this many times.
-RELEASE_ATTEMPTS = 5
 
 
 def stock_key(sku: str, shard: int) -> str:
@@ -81,23 +79,16 @@ class Inventory:
         later is refused. Nothing held, nothing given back, the fence all the same."""
         # The order's fence first: from here on this step's result is never recorded as done.
         lines = self.orders.fence(order_id, RESERVE).items
-        for _ in range(RELEASE_ATTEMPTS):
+
+        def attempt() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             found = {line.sku: self._reservation_item(order_id, line) for line in lines}
             held = [item for item in found.values() if item is not None and item["status"] == "RESERVED"]
             # Lines not held must stay so until the fence is in: a reservation racing us is seen.
             not_held = [line for line in lines if (item := found[line.sku]) is None or item["status"] != "RESERVED"]
-            items = [
-                fence_put(self.table.name, order_id, RESERVE),
-                *self._release(held),
-                *self._not_held(order_id, not_held),
-            ]
-            try:
-                transact(self.table.meta.client, items, InventoryUnavailable)
-                break
-            except Cancelled:
-                continue  # a reservation landed, or a concurrent release won: read again
-        else:
-            raise InventoryUnavailable(f"release of {order_id} kept racing reservations")
+            fence = fence_put(self.table.name, order_id, RESERVE)
+            return [fence, *self._release(held), *self._not_held(order_id, not_held)], held
+
+        held = undo_fenced(self.table.meta.client, attempt, InventoryUnavailable)
         self.orders.stamp(order_id, RELEASE)
         return {"released": {item["sku"]: int(item["quantity"]) for item in held}}
 

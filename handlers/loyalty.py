@@ -23,12 +23,10 @@ from handlers.config import setting
 from handlers.errors import AlreadyCompensated, InsufficientPoints, LoyaltyLedgerUnavailable
 from handlers.orders import OrdersTable
 from handlers.saga_task import TaskResult, saga_task
-from handlers.transactions import Cancelled, fence_absent, fence_put, transact
+from handlers.transactions import Cancelled, fence_absent, fence_put, transact, undo_fenced
 
 BURN = "BurnLoyaltyPoints"
 RESTORE = "RestoreLoyaltyPoints"
-# A restore re-reads and tries again when a burn landed under it; this many times.
-RESTORE_ATTEMPTS = 5
 
 
 def account_key(customer_id: str) -> str:
@@ -70,27 +68,23 @@ class Loyalty:
         refused. Nothing burned, nothing restored, the fence all the same."""
         # The order's fence first: from here on this step's result is never recorded as done.
         order = self.orders.fence(order_id, BURN)
-        for _ in range(RESTORE_ATTEMPTS):
-            restored = 0
+
+        def attempt() -> tuple[list[dict[str, Any]], int]:
             items = [fence_put(self.table.name, order_id, BURN)]
-            if self._read(ledger_key(order_id, "RESTORE")) is None:
-                burn = self._read(ledger_key(order_id, "BURN"))
-                if burn is None:
-                    items.append(self._exists(ledger_key(order_id, "BURN"), False))
-                else:
-                    restored = int(burn["points"])
-                    items += [
-                        self._entry(order_id, order.customerId, "RESTORE", restored),
-                        self._balance(order.customerId, restored),
-                        self._exists(ledger_key(order_id, "BURN"), True),
-                    ]
-            try:
-                transact(self.table.meta.client, items, LoyaltyLedgerUnavailable)
-                break
-            except Cancelled:
-                continue  # a burn landed, or a concurrent restore won: read again
-        else:
-            raise LoyaltyLedgerUnavailable(f"restore of {order_id} kept racing burns")
+            if self._read(ledger_key(order_id, "RESTORE")) is not None:
+                return items, 0  # restored by an earlier run: its fence is in already
+            burn = self._read(ledger_key(order_id, "BURN"))
+            if burn is None:  # nothing to give back, as long as no burn lands meanwhile
+                return [*items, self._exists(ledger_key(order_id, "BURN"), False)], 0
+            points = int(burn["points"])
+            return [
+                *items,
+                self._entry(order_id, order.customerId, "RESTORE", points),
+                self._balance(order.customerId, points),
+                self._exists(ledger_key(order_id, "BURN"), True),
+            ], points
+
+        restored = undo_fenced(self.table.meta.client, attempt, LoyaltyLedgerUnavailable)
         self.orders.stamp(order_id, RESTORE)
         return {"restored": restored}
 

@@ -3,7 +3,8 @@ fence items compensators write and forward effects check (``handlers.contract.fe
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -20,6 +21,9 @@ TRANSIENT_CODES = frozenset(
         "TransactionInProgressException",
     }
 )
+
+# An undo reads again when its transaction finds the state changed under it; this many times.
+UNDO_ATTEMPTS = 5
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 # Codes inside TransactionCanceledException's CancellationReasons (botocore's DynamoDB model:
@@ -77,3 +81,20 @@ def fence_absent(table: str, order_id: str, step: str) -> dict[str, Any]:
             "ConditionExpression": "attribute_not_exists(pk)",
         }
     }
+
+
+T = TypeVar("T")
+
+
+def undo_fenced(client: Any, attempt: Callable[[], tuple[list[dict[str, Any]], T]], unavailable: type[Exception]) -> T:
+    """Run a compensator's transaction: ``attempt()`` reads what is there and returns the items
+    to write (its fence, its undo, and conditions that what it read still holds) with the result
+    to report. A refusal means a late effect or a concurrent undo changed it: read again."""
+    for _ in range(UNDO_ATTEMPTS):
+        items, result = attempt()
+        try:
+            transact(client, items, unavailable)
+            return result
+        except Cancelled:
+            continue
+    raise unavailable(f"the undo kept racing other writes for {UNDO_ATTEMPTS} attempts")

@@ -2,7 +2,8 @@
 
 Generic: it knows steps, a table keyed by ``orderId`` and a bus, nothing about orders. Its
 role may invoke exactly the steps' functions, send to exactly their dead-letter queues,
-update exactly the table and put events on exactly the bus.
+update exactly the table (and read an order's status there, when a write finds it settled)
+and put events on exactly the bus.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Saga(pulumi.ComponentResource):
         statements = [
             iam.allow(["lambda:InvokeFunction"], list(functions.values())),
             iam.allow(["sqs:SendMessage"], [step.dead_letter_queue_arn for step in args.steps.values()]),
-            iam.allow(["dynamodb:UpdateItem"], [args.table_arn]),
+            iam.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn]),
             iam.allow(["events:PutEvents"], [args.event_bus_arn]),
             iam.allow_without_resource(iam.LOG_DELIVERY_ACTIONS),
             iam.tracing(sampling=True),

@@ -2,7 +2,9 @@
 
 A client sends each order at its time with its Idempotency-Key; a 429 or 5xx is retried with
 the same key (as a well-behaved client does), duplicates go out twice at once, retried ones
-again after their answer. The courier goes down for the planned window.
+again after their answer. The courier goes down for the planned window. Orders planned to
+meet a late or crashing Lambda get that fault set in the runtime as soon as they are accepted
+(before their saga starts).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from demo.scenario import Knobs, Plan, PlannedOrder
+from demo.scenario import LATE_SECONDS, Knobs, Plan, PlannedOrder
 from sandbox.up import Sandbox
 
 SENDERS = 48
@@ -57,6 +59,7 @@ class LaunchDayRun:
     accepted: dict[str, str] = field(default_factory=dict)  # orderId -> Idempotency-Key
     duration_s: float = 0.0
     drained: bool = False
+    faults: list[tuple[str, str, str]] = field(default_factory=list)  # (orderId, task, fault) set
 
 
 class Driver:
@@ -123,11 +126,22 @@ class Driver:
                 self.run.requests.append(
                     SentRequest(answered - self.started, (answered - sent) * 1000, status, order.key, order_id)
                 )
+                first = order_id is not None and order_id not in self.run.accepted
                 if order_id:
                     self.run.accepted[order_id] = order.key
+            if first and order_id:
+                self._inject(order, order_id)
             if status != 429 and status < 500:
                 return
             time.sleep(0.2 * (attempt + 1))
+
+    def _inject(self, order: PlannedOrder, order_id: str) -> None:
+        for task, fault in order.faults:
+            function = self.sandbox.runtime.ending(task)
+            function.faults.late_seconds = LATE_SECONDS
+            function.inject(fault, order_id)
+            with self.lock:
+                self.run.faults.append((order_id, task, fault))
 
     def _courier_outage(self) -> None:
         faults = self.sandbox.courier.faults

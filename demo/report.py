@@ -42,6 +42,7 @@ def summary(knobs: Knobs, run: LaunchDayRun, result: Audit) -> dict[str, Any]:
         },
         "state_transitions_per_order": result.transitions,
         "compensations_per_step": dict(result.compensations_per_step),
+        "lambda_faults": dict(sorted(_count(f"{task} {fault}" for _, task, fault in run.faults).items())),
         "http_statuses": {str(k): v for k, v in sorted(_count(r.status for r in run.requests).items())},
         "duration_s": round(run.duration_s, 1),
         "drained": run.drained,
@@ -73,6 +74,7 @@ def as_text(report: dict[str, Any]) -> str:
         f"  states per order: {report['state_transitions_per_order']}; "
         f"compensations: {report['compensations_per_step']}",
         f"  HTTP: {report['http_statuses']}; {report['duration_s']} s",
+        f"  Lambda faults injected: {report['lambda_faults']}",
     ]
     if report["parked"]:
         python = python_command()

@@ -1,16 +1,17 @@
 """The launch-day scenario as data: every order, when it is sent, and how the client behaves.
 
 Decided up front from the seed, so the same seed makes the same decisions (which customer,
-which items, which duplicates and retries, when the courier goes down); how the saga races
-play out is the sandbox's.
+which items, which duplicates and retries, when the courier goes down, which orders meet a
+late or crashing Lambda); how the saga races play out is the sandbox's.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from components.order_saga import ORDER_SAGA
 from sandbox.seed import ADDRESS, CATALOG, Sku
 
 HOODIE = "HOODIE-M"
@@ -46,6 +47,10 @@ class PlannedOrder:
     """Sent twice at once with the same key (a double click)."""
     retried: bool = False
     """Sent again with the same key after its answer (a client that timed out)."""
+    faults: tuple[tuple[str, str], ...] = ()
+    """(task, fault) for this order's Lambda invocations: ``late_start`` (runs after its state
+    timed out and its compensator ran), ``late_answer``, ``crash_after`` (the worker dies after
+    the effect); see ``sandbox.runtime.functions.InvocationFaults``."""
 
 
 @dataclass(frozen=True)
@@ -98,4 +103,42 @@ def make_plan(knobs: Knobs) -> Plan:
             )
         )
     outage_start = spike_start + 1.0
-    return Plan(orders, spike_start, spike_end, outage_start, outage_start + knobs.outage)
+    return Plan(_with_faults(orders, rng), spike_start, spike_end, outage_start, outage_start + knobs.outage)
+
+
+# Every run meets each race on purpose, not by luck: a reservation and a burn that land after
+# their undo, one of each answered late, and a worker dying after each step's effect.
+LAMBDA_FAULTS: tuple[tuple[str, str], ...] = (
+    ("ReserveInventory", "late_start"),
+    ("ReserveInventory", "late_start"),
+    ("BurnLoyaltyPoints", "late_start"),
+    ("BurnLoyaltyPoints", "late_start"),
+    ("ReserveInventory", "late_answer"),
+    ("BurnLoyaltyPoints", "late_answer"),
+    *((step.name, "crash_after") for step in ORDER_SAGA.steps),
+)
+LATE_SECONDS = max(step.timeout_seconds for step in ORDER_SAGA.steps) + 5
+"""A late invocation waits past every state's timeout: Step Functions has given up on it."""
+
+
+def _reaches(order: PlannedOrder, task: str) -> bool:
+    """Whether the order's saga surely gets as far as ``task`` (and, for the burn, burns):
+    a declined card stops at the first step, the hoodie sells out at the second."""
+    if order.body["paymentToken"] != "tok_visa":
+        return False
+    steps = [step.name for step in ORDER_SAGA.steps]
+    if steps.index(task) > steps.index("ReserveInventory") and any(i["sku"] == HOODIE for i in order.body["items"]):
+        return False
+    return task != "BurnLoyaltyPoints" or bool(order.body.get("loyaltyPoints"))
+
+
+def _with_faults(orders: list[PlannedOrder], rng: random.Random) -> list[PlannedOrder]:
+    """Give each Lambda fault to a distinct order that reaches the faulty task."""
+    candidates = list(range(len(orders)))
+    rng.shuffle(candidates)
+    faults: dict[int, tuple[str, str]] = {}
+    for task, fault in LAMBDA_FAULTS:
+        pick = next((i for i in candidates if i not in faults and _reaches(orders[i], task)), None)
+        if pick is not None:
+            faults[pick] = (task, fault)
+    return [replace(order, faults=(faults[i],)) if i in faults else order for i, order in enumerate(orders)]

@@ -3,7 +3,8 @@
 Customers need scope ``orders:write`` to place and ``orders:read`` to read their orders;
 staff need the app role ``OrderOps`` and may read any order. The issuer is chosen by the
 token's ``iss`` and must be configured; its signing key comes from its JWKS, cached and
-refetched on an unknown ``kid`` at most once per ``JWKS_REFETCH_SECONDS``. Only RS256 is
+kept for ``JWKS_TTL_SECONDS`` and refetched on an unknown ``kid`` at most once per
+``JWKS_REFETCH_SECONDS``. Only RS256 is
 accepted, so ``alg: none`` and HS256-signed-with-the-public-key tokens fail. A refused token
 raises ``Unauthorized`` (API Gateway answers 401); the reason is logged, never the token.
 """
@@ -48,27 +49,32 @@ class Issuer:
 
 
 class JwksCache:
-    """Signing keys per JWKS URI; an unknown kid refetches, at most once per interval."""
+    """Signing keys per JWKS URI, kept for ``ttl_seconds`` (a key the issuer removed stops
+    being trusted then); an unknown kid refetches, at most once per ``refetch_seconds``."""
 
     def __init__(
         self,
         fetch: Callable[[str], dict[str, Any]],
         *,
         refetch_seconds: float = 60.0,
+        ttl_seconds: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.fetch = fetch
         self.refetch_seconds = refetch_seconds
+        self.ttl_seconds = ttl_seconds
         self.clock = clock
         self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
         self._fetched_at: dict[str, float] = {}
 
     def key(self, jwks_uri: str, kid: str) -> jwt.PyJWK:
         keys = self._keys.get(jwks_uri)
-        if keys is None or kid not in keys:
-            last = self._fetched_at.get(jwks_uri)
-            if last is None or self.clock() - last >= self.refetch_seconds:
-                keys = self._load(jwks_uri)
+        last = self._fetched_at.get(jwks_uri)
+        age = float("inf") if last is None else self.clock() - last
+        if (keys is not None and age >= self.ttl_seconds) or (
+            (keys is None or kid not in keys) and age >= self.refetch_seconds
+        ):
+            keys = self._load(jwks_uri)
         if keys is None or kid not in keys:
             raise Unauthorized(f"unknown signing key {kid!r}")
         return keys[kid]
@@ -181,7 +187,9 @@ def authorizer() -> Authorizer:
         for kind, prefix in (("customer", "CUSTOMER"), ("staff", "STAFF"))
     ]
     refetch = float(setting("JWKS_REFETCH_SECONDS", "60"))
-    return Authorizer(issuers, JwksCache(fetch_jwks(urllib3.PoolManager(retries=False)), refetch_seconds=refetch))
+    ttl = float(setting("JWKS_TTL_SECONDS", "600"))
+    fetch = fetch_jwks(urllib3.PoolManager(retries=False))
+    return Authorizer(issuers, JwksCache(fetch, refetch_seconds=refetch, ttl_seconds=ttl))
 
 
 @logger.inject_lambda_context

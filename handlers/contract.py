@@ -1,4 +1,4 @@
-"""The names the parts agree on, each defined once: events, partners, idempotency keys.
+"""The names the parts agree on, each defined once: events, partners, idempotency keys, fences.
 
 Imported by the handlers (which run in Lambda), the components (which wire rules, roles
 and environments from the same names) and the sandbox (which plays the partners and Vault).
@@ -43,3 +43,28 @@ def step_key(order_id: str, step: str) -> str:
 def undo_key(order_id: str, step: str) -> str:
     """The idempotency key of the compensator that undoes ``step``."""
     return f"{step_key(order_id, step)}:undo"
+
+
+# -- fences: an effect and its undo ------------------------------------------------------------
+#
+# Every compensator leaves a durable record that it ran (its fence), and every forward effect
+# is conditioned on that record's absence. A task Step Functions timed out keeps running in
+# Lambda, and a second saga may run for the same order: neither may redo an undone effect.
+
+
+def fence_key(order_id: str, step: str) -> str:
+    """Key of the fence item ``step``'s compensator writes in the step's own table (inventory,
+    loyalty), in the same transaction as its undo, or alone when there was nothing to undo."""
+    return f"FENCE#{undo_key(order_id, step)}"
+
+
+def fence_attribute(step: str) -> str:
+    """Order-item attribute every compensator sets first (before it calls a partner, or writes
+    its table's fence); a forward step refuses when it finds it, and its stamp (the record that
+    it completed) is conditioned on its absence."""
+    return f"{step}Undone"
+
+
+CANCELLED_COMPENSATED = "CANCELLED_COMPENSATED"
+"""The order status a compensated saga writes (``components.saga.Status``; a unit test keeps
+them equal): no forward step acts on an order in it."""

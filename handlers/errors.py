@@ -10,6 +10,11 @@ class OrderNotFound(Exception):
     """The saga names an order the orders table does not hold."""
 
 
+class AlreadyCompensated(Exception):
+    """This step's compensator already ran for the order (or the order is settled as cancelled):
+    a late or second run refuses to redo the effect."""
+
+
 class PaymentDeclined(Exception):
     """The card issuer refused the charge."""
 

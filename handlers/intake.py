@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 import uuid
 from decimal import Decimal
 from functools import lru_cache
@@ -38,6 +40,9 @@ metrics = Metrics(namespace="OrderSaga")
 MAX_BODY_BYTES = 16 * 1024
 ORDER_NAMESPACE = uuid.UUID("7f1c7a52-6a43-4d2e-9c1e-0c5b8e0f5a11")
 HIDDEN_FIELDS = ("paymentToken", "requestHash", "idempotencyKey")
+# A throttled BatchGetItem returns the keys it did not read; read them again, this often.
+CATALOG_READ_ATTEMPTS = 4
+CATALOG_BACKOFF_SECONDS = 0.05
 
 
 class ApiError(Exception):
@@ -97,11 +102,20 @@ class Intake:
     def _prices(self, skus: list[str]) -> dict[str, int]:
         if len(set(skus)) != len(skus):
             raise ApiError(422, "duplicate_sku", "each SKU may appear once; use quantity")
-        keys = [{"pk": f"SKU#{sku}"} for sku in skus]
-        response = self.catalog.meta.client.batch_get_item(RequestItems={self.catalog.name: {"Keys": keys}})
-        found = {
-            item["pk"].removeprefix("SKU#"): int(item["price"]) for item in response["Responses"][self.catalog.name]
-        }
+        found: dict[str, int] = {}
+        pending: dict[str, Any] | None = {"Keys": [{"pk": f"SKU#{sku}"} for sku in skus]}
+        for attempt in range(CATALOG_READ_ATTEMPTS):
+            if attempt:  # what DynamoDB left unprocessed (throttled) is retried, with jittered backoff
+                time.sleep(random.uniform(0, min(CATALOG_BACKOFF_SECONDS * 2**attempt, 1.0)))
+            name = self.catalog.name
+            response = self.catalog.meta.client.batch_get_item(RequestItems={name: pending})
+            found |= {item["pk"].removeprefix("SKU#"): int(item["price"]) for item in response["Responses"][name]}
+            pending = response.get("UnprocessedKeys", {}).get(name)
+            if not pending:
+                break
+        else:
+            # Never "unknown sku" for a SKU we could not read: the client retries with its key.
+            raise ApiError(503, "try_again", "the catalog is busy; retry with the same Idempotency-Key")
         unknown = sorted(set(skus) - set(found))
         if unknown:
             raise ApiError(422, "unknown_sku", f"not in the catalog: {', '.join(unknown)}")

@@ -5,25 +5,28 @@ Inventory table (key ``pk``):
 - ``STOCK#<sku>#<shard>``: ``available``; a hot SKU's stock is split over ``shards`` items,
   because one item takes about 1,000 writes/s
 - ``RES#<orderId>#<sku>``: ``quantity``, ``shard``, ``status`` (RESERVED | RELEASED)
+- ``FENCE#<orderId>:ReserveInventory:undo``: the release ran (``handlers.contract.fence_key``)
 
 A reservation is written in the same transaction as the stock decrement, so running the
-step twice never decrements twice. A line must fit in one shard.
+step twice never decrements twice. A line must fit in one shard. The release writes its fence
+in the same transaction as the increments (alone when nothing was held, on the condition that
+nothing is held still), and every reservation is conditioned on the fence's absence: a
+reservation that lands after its release, or a second saga's, is refused.
 """
 
 from __future__ import annotations
 
 import random
-from contextlib import suppress
 from functools import lru_cache
 from typing import Any
 
 import boto3
 
 from handlers.config import setting
-from handlers.errors import InventoryUnavailable, OutOfStock
+from handlers.errors import AlreadyCompensated, InventoryUnavailable, OutOfStock
 from handlers.orders import OrderLine, OrdersTable
 from handlers.saga_task import TaskResult, saga_task
-from handlers.transactions import Cancelled, transact
+from handlers.transactions import Cancelled, fence_absent, fence_put, transact, undo_fenced
 
 RESERVE = "ReserveInventory"
 RELEASE = "ReleaseInventory"
@@ -44,33 +47,48 @@ class Inventory:
         self.rng = rng or random.Random()
 
     def reserve(self, order_id: str) -> TaskResult:
-        lines = self.orders.get(order_id).items
+        lines = self.orders.forward(order_id, RESERVE).items
         # Each line starts on a random shard (spreading a hot SKU's writes) and walks the rest.
         untried = {line.sku: self._shard_order(line.sku) for line in lines}
+        fence = [fence_absent(self.table.name, order_id, RESERVE)]
         while True:
             shards = {sku: order[0] for sku, order in untried.items()}
             try:
-                transact(self.table.meta.client, self._reservation(order_id, lines, shards), InventoryUnavailable)
+                transact(
+                    self.table.meta.client, fence + self._reservation(order_id, lines, shards), InventoryUnavailable
+                )
                 break
             except Cancelled as cancelled:
-                if any(cancelled.refused(2 * i) for i in range(len(lines))):
-                    break  # reserved by an earlier run of this step: same outcome
-                for i, line in enumerate(lines):
-                    if cancelled.refused(2 * i + 1):
-                        untried[line.sku].pop(0)
-                        if not untried[line.sku]:
-                            raise OutOfStock(line.sku) from None
-        self.orders.stamp(order_id, RESERVE)
+                # Item 0 is the fence; then per line i, its reservation (1 + 2i) and its shard (2 + 2i).
+                if cancelled.refused(0):
+                    raise AlreadyCompensated(f"{RESERVE} of {order_id} was released") from None
+                if any(cancelled.refused(1 + 2 * i) for i in range(len(lines))):
+                    break  # reserved by an earlier run of this step, not released (no fence): same outcome
+                short = [line for i, line in enumerate(lines) if cancelled.refused(2 + 2 * i)]
+                if not short:
+                    raise InventoryUnavailable(f"transaction refused without a reason: {cancelled.codes}") from None
+                for line in short:
+                    untried[line.sku].pop(0)
+                    if not untried[line.sku]:
+                        raise OutOfStock(line.sku) from None
+        self.orders.stamp(order_id, RESERVE, fenced_by=RESERVE)
         return {"reserved": {line.sku: line.quantity for line in lines}}
 
     def release(self, order_id: str) -> TaskResult:
-        """Give back every unit this order holds; nothing held, nothing done."""
-        lines = self.orders.get(order_id).items
-        held = [item for line in lines if (item := self._held(order_id, line)) is not None]
-        if held:
-            # Cancelled: a concurrent release got there first, and released what we held.
-            with suppress(Cancelled):
-                transact(self.table.meta.client, self._release(held), InventoryUnavailable)
+        """Give back every unit this order holds, and fence the step: a reservation that lands
+        later is refused. Nothing held, nothing given back, the fence all the same."""
+        # The order's fence first: from here on this step's result is never recorded as done.
+        lines = self.orders.fence(order_id, RESERVE).items
+
+        def attempt() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            found = {line.sku: self._reservation_item(order_id, line) for line in lines}
+            held = [item for item in found.values() if item is not None and item["status"] == "RESERVED"]
+            # Lines not held must stay so until the fence is in: a reservation racing us is seen.
+            not_held = [line for line in lines if (item := found[line.sku]) is None or item["status"] != "RESERVED"]
+            fence = fence_put(self.table.name, order_id, RESERVE)
+            return [fence, *self._release(held), *self._not_held(order_id, not_held)], held
+
+        held = undo_fenced(self.table.meta.client, attempt, InventoryUnavailable)
         self.orders.stamp(order_id, RELEASE)
         return {"released": {item["sku"]: int(item["quantity"]) for item in held}}
 
@@ -117,9 +135,23 @@ class Inventory:
             )
         return items
 
-    def _held(self, order_id: str, line: OrderLine) -> dict[str, Any] | None:
-        item = self.table.get_item(Key={"pk": reservation_key(order_id, line.sku)}, ConsistentRead=True).get("Item")
-        return item if item is not None and item["status"] == "RESERVED" else None
+    def _reservation_item(self, order_id: str, line: OrderLine) -> dict[str, Any] | None:
+        key = {"pk": reservation_key(order_id, line.sku)}
+        return self.table.get_item(Key=key, ConsistentRead=True).get("Item")  # type: ignore[no-any-return]
+
+    def _not_held(self, order_id: str, lines: list[OrderLine]) -> list[dict[str, Any]]:
+        return [
+            {
+                "ConditionCheck": {
+                    "TableName": self.table.name,
+                    "Key": {"pk": reservation_key(order_id, line.sku)},
+                    "ConditionExpression": "attribute_not_exists(pk) OR #status <> :reserved",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":reserved": "RESERVED"},
+                }
+            }
+            for line in lines
+        ]
 
     def _release(self, held: list[dict[str, Any]]) -> list[dict[str, Any]]:
         name = self.table.name

@@ -8,7 +8,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from handlers.errors import OrderNotFound
+from handlers.contract import CANCELLED_COMPENSATED, fence_attribute
+from handlers.errors import AlreadyCompensated, OrderNotFound
 
 
 class Address(BaseModel):
@@ -48,6 +49,7 @@ class Order(BaseModel):
     chargeId: str | None = None
     refundId: str | None = None
     bookingId: str | None = None
+    cancellationId: str | None = None
 
 
 def now() -> str:
@@ -79,20 +81,57 @@ class OrdersTable:
             raise
         return True
 
-    def stamp(self, order_id: str, task: str, **attributes: str) -> None:
-        """Record that ``task`` completed (``steps.<task>``), with what it produced."""
-        names = {"#task": task} | {f"#{key}": key for key in attributes}
-        values = {":now": now()} | {f":{key}": value for key, value in attributes.items()}
-        assignments = ["steps.#task = :now"] + [f"#{key} = :{key}" for key in attributes]
+    def forward(self, order_id: str, step: str) -> Order:
+        """The order a forward step is about to act on; refuses when ``step`` was undone (its
+        partner fence is set) or the order is settled as cancelled: a late or second run."""
+        item = self.find(order_id)
+        if item is None:
+            raise OrderNotFound(order_id)
+        if fence_attribute(step) in item or item.get("status") == CANCELLED_COMPENSATED:
+            raise AlreadyCompensated(f"{step} of {order_id} was compensated")
+        return Order.model_validate(item)
+
+    def fence(self, order_id: str, step: str) -> Order:
+        """Record that ``step``'s compensator runs (kept from the first time); returns the order
+        as of that write: a result a forward stamp records after it is refused, so what the
+        compensator sees here is final."""
         try:
-            self.table.update_item(
+            response = self.table.update_item(
                 Key={"orderId": order_id},
-                UpdateExpression="SET " + ", ".join(assignments),
+                UpdateExpression="SET #fence = if_not_exists(#fence, :now)",
                 ConditionExpression="attribute_exists(orderId)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                ExpressionAttributeNames={"#fence": fence_attribute(step)},
+                ExpressionAttributeValues={":now": now()},
+                ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise OrderNotFound(order_id) from error
             raise
+        return Order.model_validate(response["Attributes"])
+
+    def stamp(self, order_id: str, task: str, *, fenced_by: str | None = None, **attributes: str) -> None:
+        """Record that ``task`` completed (``steps.<task>``), with what it produced. With
+        ``fenced_by`` (a forward step's name) the write is refused once that step was undone:
+        ``AlreadyCompensated``, and its result is never recorded."""
+        names = {"#task": task} | {f"#{key}": key for key in attributes}
+        values = {":now": now()} | {f":{key}": value for key, value in attributes.items()}
+        assignments = ["steps.#task = :now"] + [f"#{key} = :{key}" for key in attributes]
+        condition = "attribute_exists(orderId)"
+        if fenced_by is not None:
+            names["#fence"] = fence_attribute(fenced_by)
+            condition += " AND attribute_not_exists(#fence)"
+        try:
+            self.table.update_item(
+                Key={"orderId": order_id},
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            if fenced_by is not None and self.find(order_id) is not None:
+                raise AlreadyCompensated(f"{fenced_by} of {order_id} was compensated") from error
+            raise OrderNotFound(order_id) from error

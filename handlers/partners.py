@@ -1,7 +1,8 @@
 """HTTP clients for the partners: every call carries an idempotency key and a Vault-held key.
 
-Timeouts, connection errors, 429 and 5xx are transient (the caller's ``unavailable`` error);
-401 means the cached key went stale, so it is refetched once; other 4xx are ``PartnerRejected``.
+Timeouts, connection errors, 429 and 5xx are transient (the caller's ``unavailable`` error),
+and so is a Vault that cannot hand out the key right now; 401 means the cached key went
+stale, so it is refetched once; other 4xx are ``PartnerRejected``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import urllib3
 from handlers.config import setting
 from handlers.contract import Partner
 from handlers.errors import PartnerRejected
-from handlers.vault import store_from_environment
+from handlers.vault import SecretsUnavailable, store_from_environment
 
 ApiKey = Callable[[bool], str]
 """``api_key(refresh) -> key``; ``refresh=True`` bypasses the cache."""
@@ -57,8 +58,12 @@ class PartnerClient:
         return response
 
     def _send(self, path: str, body: dict[str, Any], idempotency_key: str, refresh_key: bool) -> PartnerResponse:
+        try:
+            api_key = self.api_key(refresh_key)
+        except SecretsUnavailable as error:  # nothing was sent: retrying is safe
+            raise self.unavailable(f"{path}: {error}") from error
         headers = {
-            "Authorization": f"Bearer {self.api_key(refresh_key)}",
+            "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
             "Idempotency-Key": idempotency_key,
         }

@@ -2,6 +2,12 @@
 
 Idempotent twice over: the gateway honours our keys (``{orderId}:AuthorizePayment`` and
 ``...:undo``) for about a day, and the order item keeps ``chargeId`` / ``refundId`` for good.
+
+Fenced: the refund first sets the order's fence (``handlers.contract.fence_attribute``), then
+refunds the stored ``chargeId``, or, when no charge was recorded, voids the charge's key at
+the gateway (refunding it if it landed). A charge recorded after the fence is refused, and a
+charge that lands after the void is refused by the gateway, so neither a late authorization
+nor a second saga keeps money the saga gave back.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import boto3
 
 from handlers.config import setting
 from handlers.contract import PAYMENT_GATEWAY, step_key, undo_key
-from handlers.errors import PaymentDeclined, PaymentGatewayUnavailable
+from handlers.errors import AlreadyCompensated, PaymentDeclined, PaymentGatewayUnavailable
 from handlers.orders import OrdersTable
 from handlers.partners import PartnerClient, partner_from_environment
 from handlers.saga_task import TaskResult, saga_task
@@ -27,7 +33,7 @@ class Payments:
         self.gateway = gateway
 
     def authorize(self, order_id: str) -> TaskResult:
-        order = self.orders.get(order_id)
+        order = self.orders.forward(order_id, CHARGE)
         if order.chargeId:
             return {"chargeId": order.chargeId}
         response = self.gateway.post(
@@ -40,21 +46,26 @@ class Payments:
             },
             idempotency_key=step_key(order_id, CHARGE),
         )
-        if response.status in (402, 409):  # declined, or already voided by a refund
+        if response.status == 409:  # our refund voided the key before this charge arrived
+            raise AlreadyCompensated(f"{CHARGE} of {order_id}: {response.body.get('error', 'voided')}")
+        if response.status == 402:
             raise PaymentDeclined(str(response.body.get("error", "declined")))
         charge_id = str(response.body["chargeId"])
-        self.orders.stamp(order_id, CHARGE, chargeId=charge_id)
+        self.orders.stamp(order_id, CHARGE, fenced_by=CHARGE, chargeId=charge_id)
         return {"chargeId": charge_id}
 
     def refund(self, order_id: str) -> TaskResult:
-        """Refund the charge, or void its key if the charge never landed (a timeout)."""
+        """Refund the recorded charge, or void its key if none was recorded (a timeout)."""
         order = self.orders.get(order_id)
         if order.refundId:
             return {"refundId": order.refundId}
+        order = self.orders.fence(order_id, CHARGE)
+        # By id when we recorded one: the gateway forgets keys after ~24 h, ids it keeps.
+        target = (
+            {"chargeId": order.chargeId} if order.chargeId else {"chargeIdempotencyKey": step_key(order_id, CHARGE)}
+        )
         response = self.gateway.post(
-            "/refunds",
-            {"chargeIdempotencyKey": step_key(order_id, CHARGE), "reference": order_id},
-            idempotency_key=undo_key(order_id, CHARGE),
+            "/refunds", {**target, "reference": order_id}, idempotency_key=undo_key(order_id, CHARGE)
         )
         refund_id = str(response.body["refundId"])
         self.orders.stamp(order_id, REFUND, refundId=refund_id)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import hvac
+import requests
 
 from handlers.config import setting
 
@@ -21,6 +22,21 @@ Login = Callable[[hvac.Client], int]
 
 # Renew before the lease ends, not at the last second.
 LEASE_MARGIN = 0.8
+
+# Vault unreachable, sealed, overloaded or restarting: the key exists, try again later.
+# (Forbidden, InvalidPath: a grant or a path is wrong, which no retry fixes.)
+_TRANSIENT_VAULT_ERRORS: tuple[type[Exception], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    hvac.exceptions.VaultDown,
+    hvac.exceptions.InternalServerError,
+    hvac.exceptions.BadGateway,
+    hvac.exceptions.RateLimitExceeded,
+)
+
+
+class SecretsUnavailable(Exception):
+    """Vault could not be reached or answered 5xx/429; the caller's own *Unavailable wraps it."""
 
 
 def iam_login(role: str, region: str, credentials: Callable[[], Any] | None = None) -> Login:
@@ -75,6 +91,13 @@ class SecretStore:
         self.logins = 0  # observable: how often we authenticated
 
     def read(self, path: str, *, refresh: bool = False) -> dict[str, str]:
+        """The secret at ``path``; ``SecretsUnavailable`` when Vault is down or overloaded."""
+        try:
+            return self._read(path, refresh)
+        except _TRANSIENT_VAULT_ERRORS as error:
+            raise SecretsUnavailable(f"vault: {type(error).__name__}") from error
+
+    def _read(self, path: str, refresh: bool) -> dict[str, str]:
         if self.clock() >= self._valid_until:
             lease = self.login(self.client)
             self.logins += 1

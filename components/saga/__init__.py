@@ -8,6 +8,8 @@ from components.saga.compiler import ACTION_COMPENSATE, ACTION_RETRY, compile_sa
 from components.saga.model import (
     DEFAULT_TRANSIENT_ERRORS,
     OUTCOME_UNKNOWN_ERRORS,
+    SETTLED,
+    THROTTLE_ERRORS,
     RetryPolicy,
     SagaBindings,
     SagaDefinition,
@@ -21,6 +23,8 @@ __all__ = [
     "ACTION_RETRY",
     "DEFAULT_TRANSIENT_ERRORS",
     "OUTCOME_UNKNOWN_ERRORS",
+    "SETTLED",
+    "THROTTLE_ERRORS",
     "RetryPolicy",
     "SagaBindings",
     "SagaDefinition",

@@ -3,10 +3,13 @@
 The shape, for steps S1..Sn with compensators U1..Un:
 
     S1 -> S2 -> ... -> Sn -> MarkConfirmed -> PublishConfirmed
-    Sk domain error    -> U(k-1) -> ... -> U1 -> MarkCompensated -> PublishFailed
-    Sk outcome unknown -> Uk -> ... (a timeout may have taken effect: undo it too)
+    Sk clean error (declared: nothing happened) -> U(k-1) -> ... -> U1 -> MarkCompensated -> PublishFailed
+    Sk any other failure (timeout, crash, unknown error: outcome unknown) -> Uk -> ... -> U1
     Sk or Uk retries exhausted -> park: status NEEDS_REVIEW, event, message with a task
         token in Sk's dead-letter queue; the operator's answer resumes it
+    Mark* finds the order settled (CONFIRMED or CANCELLED_COMPENSATED, e.g. by a second
+        saga for the same order) -> ReadSettledStatus -> IsSettled -> AlreadySettled: the
+        execution succeeds, the status and the events untouched, its output says so
 
 The state's data is the execution input (the order) plus ``results.<Step>``,
 ``compensations.<Compensation>``, ``failures.<Task>`` ({Error, Cause}) and ``operator``
@@ -21,6 +24,8 @@ from typing import Any
 
 from components.saga.model import (
     OUTCOME_UNKNOWN_ERRORS,
+    SETTLED,
+    THROTTLE_ERRORS,
     RetryPolicy,
     SagaBindings,
     SagaDefinition,
@@ -35,6 +40,11 @@ MARK_CONFIRMED = "MarkConfirmed"
 PUBLISH_CONFIRMED = "PublishConfirmed"
 MARK_COMPENSATED = "MarkCompensated"
 PUBLISH_FAILED = "PublishFailed"
+READ_SETTLED = "ReadSettledStatus"
+IS_SETTLED = "IsSettled"
+ALREADY_SETTLED = "AlreadySettled"
+"""Where a saga ends that found its order settled by another: nothing changed, no event."""
+SETTLED_STATUS = "$.settled.Item.status.S"
 HALTED = "Halted"
 """Where the saga stops when its own bookkeeping fails after retries: the execution fails
 (alarmed), and a Standard execution can be redriven from the failed state once fixed."""
@@ -89,6 +99,7 @@ class _Compiler:
             "Failed",
             {"failures.$": "$.failures"},
         )
+        self._settled()
         self._add(
             HALTED,
             {
@@ -113,16 +124,19 @@ class _Compiler:
         self.states[name] = state
 
     def _step(self, step: SagaStep, undo_before: str, undo_self: str, following: str) -> None:
-        """A forward step: retry the transient, compensate the rest, park when retries run out."""
+        """A forward step: retry the transient; a clean error undoes the steps before it; any
+        other failure may have had its effect, so it undoes this step too; park when retries
+        run out."""
+        clean = [_catch(step.clean_errors, step.name, undo_before)] if step.clean_errors else []
         self._add(
             step.name,
             {
                 **self._invoke(step.name, step.timeout_seconds, f"$.results.{step.name}"),
-                **_retry(step.retryable_errors, step.retry),
+                **_task_retry(step, step.retryable_errors),
                 "Catch": [
-                    _catch(OUTCOME_UNKNOWN_ERRORS, step.name, undo_self),
+                    *clean,
                     _catch(step.retryable_errors, step.name, _park_entry(step.name)),
-                    _catch(["States.ALL"], step.name, undo_before),
+                    _catch(["States.ALL"], step.name, undo_self),
                 ],
                 "Next": following,
             },
@@ -135,7 +149,7 @@ class _Compiler:
             task,
             {
                 **self._invoke(task, step.timeout_seconds, f"$.compensations.{task}"),
-                **_retry(step.retryable_errors + OUTCOME_UNKNOWN_ERRORS, step.retry),
+                **_task_retry(step, step.retryable_errors + OUTCOME_UNKNOWN_ERRORS),
                 "Catch": [_catch(["States.ALL"], task, _park_entry(task))],
                 "Next": following,
             },
@@ -241,7 +255,16 @@ class _Compiler:
         )
 
     def _outcome(self, mark: str, publish: str, status: Status, outcome: str, detail: dict[str, str]) -> None:
-        self._add(mark, {**self._mark(status), **_on_failure(HALTED), "Next": publish})
+        settled = {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "ResultPath": "$.bookkeeping"}
+        self._add(
+            mark,
+            {
+                **self._mark(status),
+                # Refused: the order is settled already (or missing: IsSettled tells them apart).
+                "Catch": [{**settled, "Next": READ_SETTLED}, *_on_failure(HALTED)["Catch"]],
+                "Next": publish,
+            },
+        )
         self._add(
             publish,
             {
@@ -251,12 +274,68 @@ class _Compiler:
             },
         )
 
+    def _settled(self) -> None:
+        """A status write was refused: end quietly when another saga settled the order, else
+        halt (the order item is missing: the saga never invents one)."""
+        self._add(
+            READ_SETTLED,
+            {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:getItem",
+                "Parameters": {
+                    "TableName": self.bindings.orders_table,
+                    "Key": {"orderId": {"S.$": "$.orderId"}},
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "#status",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                },
+                # No ResultSelector: a missing item would fail it with States.Runtime, which no
+                # Catch matches; the Choice tests for the status instead.
+                "ResultPath": "$.settled",
+                **_retry(BOOKKEEPING_TRANSIENT_ERRORS, RetryPolicy()),
+                **_on_failure(HALTED),
+                "Next": IS_SETTLED,
+            },
+        )
+        self._add(
+            IS_SETTLED,
+            {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "And": [
+                            # IsPresent first: a comparison on a missing field would fail the execution.
+                            {"Variable": SETTLED_STATUS, "IsPresent": True},
+                            {"Or": [{"Variable": SETTLED_STATUS, "StringEquals": status.value} for status in SETTLED]},
+                        ],
+                        "Next": ALREADY_SETTLED,
+                    }
+                ],
+                "Default": HALTED,
+            },
+        )
+        self._add(
+            ALREADY_SETTLED,
+            {
+                "Type": "Pass",
+                "Parameters": {
+                    "orderId.$": "$.orderId",
+                    "alreadySettled.$": SETTLED_STATUS,
+                    "unchanged": True,
+                },
+                "End": True,
+            },
+        )
+
     def _mark(self, status: Status, extra: dict[str, str] | None = None) -> State:
-        """Set the order item's status; the item must exist (intake wrote it)."""
+        """Set the order item's status; the item must exist (intake wrote it), and a settled
+        status is final: a second saga for the order, or a late one, cannot flip it."""
         fields = {"status": status.value, **(extra or {})}
         names = {f"#{key}": key for key in fields}
         values: dict[str, Any] = {f":{key}": {"S": value} for key, value in fields.items()}
         values[":updatedAt"] = {"S.$": "$$.State.EnteredTime"}
+        settled = [f":settled{i}" for i in range(len(SETTLED))]
+        values |= {placeholder: {"S": final.value} for placeholder, final in zip(settled, SETTLED, strict=True)}
         assignments = [f"#{key} = :{key}" for key in fields] + ["updatedAt = :updatedAt"]
         return {
             "Type": "Task",
@@ -265,7 +344,7 @@ class _Compiler:
                 "TableName": self.bindings.orders_table,
                 "Key": {"orderId": {"S.$": "$.orderId"}},
                 "UpdateExpression": "SET " + ", ".join(assignments),
-                "ConditionExpression": "attribute_exists(orderId)",
+                "ConditionExpression": f"attribute_exists(orderId) AND NOT #status IN ({', '.join(settled)})",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
             },
@@ -311,20 +390,32 @@ def _park_entry(task: str) -> str:
 
 
 def _retry(errors: tuple[str, ...] | list[str], policy: RetryPolicy) -> State:
-    if policy.max_attempts == 0:
-        return {}
-    return {
-        "Retry": [
-            {
-                "ErrorEquals": list(errors),
-                "IntervalSeconds": policy.interval_seconds,
-                "MaxAttempts": policy.max_attempts,
-                "BackoffRate": policy.backoff_rate,
-                "MaxDelaySeconds": policy.max_delay_seconds,
-                "JitterStrategy": "FULL",
-            }
-        ]
-    }
+    retriers = _retriers(errors, policy)
+    return {"Retry": retriers} if retriers else {}
+
+
+def _task_retry(step: SagaStep, errors: tuple[str, ...]) -> State:
+    """A Lambda task's retriers: throttles on their own longer backoff (a retrier matches
+    first come, and counts its own attempts), everything else transient on the step's."""
+    throttles = [error for error in errors if error in THROTTLE_ERRORS]
+    others = [error for error in errors if error not in THROTTLE_ERRORS]
+    retriers = _retriers(throttles, step.throttle_retry) + _retriers(others, step.retry)
+    return {"Retry": retriers} if retriers else {}
+
+
+def _retriers(errors: tuple[str, ...] | list[str], policy: RetryPolicy) -> list[State]:
+    if policy.max_attempts == 0 or not errors:
+        return []
+    return [
+        {
+            "ErrorEquals": list(errors),
+            "IntervalSeconds": policy.interval_seconds,
+            "MaxAttempts": policy.max_attempts,
+            "BackoffRate": policy.backoff_rate,
+            "MaxDelaySeconds": policy.max_delay_seconds,
+            "JitterStrategy": "FULL",
+        }
+    ]
 
 
 def _catch(errors: tuple[str, ...] | list[str], task: str, target: str) -> State:

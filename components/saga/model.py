@@ -20,12 +20,28 @@ DEFAULT_TRANSIENT_ERRORS: tuple[str, ...] = (
     "Lambda.TooManyRequestsException",
 )
 
-# The task may or may not have had its effect: a forward step is compensated too.
-# States.Timeout is the state's TimeoutSeconds; Sandbox.Timedout is Lambda's own timeout.
+# Lambda refused the call for concurrency: it never ran, so retrying longer is safe, and
+# parking an order for a human over a burst of load is not. Its own, longer backoff.
+THROTTLE_ERRORS: tuple[str, ...] = ("Lambda.TooManyRequestsException",)
+
+# Timeouts: the task may or may not have had its effect. Like every failure a step does not
+# declare in ``clean_errors``, a step's timeout compensates the step too; a compensator's is
+# retried. States.Timeout is the state's TimeoutSeconds; Sandbox.Timedout is Lambda's own.
 OUTCOME_UNKNOWN_ERRORS: tuple[str, ...] = ("States.Timeout", "Sandbox.Timedout")
 
 # States the compiler always creates; a step may not take their names.
-RESERVED_STATE_NAMES = frozenset({"MarkConfirmed", "PublishConfirmed", "MarkCompensated", "PublishFailed", "Halted"})
+RESERVED_STATE_NAMES = frozenset(
+    {
+        "MarkConfirmed",
+        "PublishConfirmed",
+        "MarkCompensated",
+        "PublishFailed",
+        "Halted",
+        "ReadSettledStatus",
+        "IsSettled",
+        "AlreadySettled",
+    }
+)
 
 _SAGA_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 # PascalCase, no underscore: the compiler's derived state names all contain one.
@@ -49,6 +65,10 @@ class Status(StrEnum):
     CONFIRMED = "CONFIRMED"
     CANCELLED_COMPENSATED = "CANCELLED_COMPENSATED"
     NEEDS_REVIEW = "NEEDS_REVIEW"
+
+
+SETTLED: tuple[Status, ...] = (Status.CONFIRMED, Status.CANCELLED_COMPENSATED)
+"""Final statuses: the saga's status writes never overwrite them."""
 
 
 @dataclass(frozen=True)
@@ -87,13 +107,23 @@ class SagaStep:
     """Name of the compensating task; None for a step with nothing to undo."""
     transient_errors: tuple[str, ...] = ()
     """Error class names of this step (and its compensator) worth retrying, beyond Lambda's."""
+    clean_errors: tuple[str, ...] = ()
+    """Error class names that mean "nothing happened" (a declined card, no stock): only the
+    steps before this one are compensated. Any other failure (a crash, a timeout, an unknown
+    exception, a non-retryable AWS error) leaves the outcome unknown and compensates this
+    step too; its compensator is fenced, so undoing what never happened is a no-op."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """Backoff for transient errors, used by the step and its compensator."""
+    throttle_retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(interval_seconds=2, max_attempts=8, backoff_rate=2.0, max_delay_seconds=60)
+    )
+    """Backoff for ``THROTTLE_ERRORS`` (the call never ran): longer, still bounded (~4 min)."""
     timeout_seconds: int = 30
     """State timeout; on expiry the outcome is unknown and the step itself is compensated."""
 
     @property
     def retryable_errors(self) -> tuple[str, ...]:
+        """Every error retried (then parked): Lambda's own, throttles, this step's transient."""
         return DEFAULT_TRANSIENT_ERRORS + tuple(self.transient_errors)
 
     def problems(self) -> list[str]:
@@ -112,9 +142,21 @@ class SagaStep:
                 )
             elif not _ERROR_NAME.match(error) or error.startswith("States."):
                 found.append(f"step {self.name!r}: {error!r} is not a retryable error name")
+        for error in self.clean_errors:
+            if error in self.retryable_errors:
+                found.append(f"step {self.name!r}: {error!r} cannot be both retried and clean")
+            elif not _ERROR_NAME.match(error) or error.startswith(("States.", "Lambda.", "Runtime.", "Sandbox.")):
+                found.append(
+                    f"step {self.name!r}: {error!r} is not a clean error name: only the step's own "
+                    "exception classes can say that nothing happened"
+                )
         if not 1 <= self.timeout_seconds <= 86_400:
             found.append(f"step {self.name!r}: timeout_seconds must be 1..86400")
-        return found + self.retry.problems(f"step {self.name!r}")
+        return (
+            found
+            + self.retry.problems(f"step {self.name!r}")
+            + self.throttle_retry.problems(f"step {self.name!r} throttle")
+        )
 
 
 @dataclass(frozen=True)

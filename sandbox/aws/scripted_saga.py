@@ -86,6 +86,8 @@ class SagaRun:
     states_entered: list[str]
     events: list[dict[str, Any]]
     parked: list[dict[str, Any]] = field(default_factory=list)
+    output: Any = None
+    """The execution's output, once it succeeded."""
 
     @property
     def event_types(self) -> list[str]:
@@ -198,14 +200,21 @@ class DeployedSaga:
         response = self.rig.sfn.start_execution(stateMachineArn=self.arn, name=order_id, input=json.dumps(order))
         return str(response["executionArn"])
 
-    def run(self, order_id: str, *, answers: Mapping[str, Sequence[dict[str, Any] | str]] | None = None) -> SagaRun:
+    def run(
+        self,
+        order_id: str,
+        *,
+        answers: Mapping[str, Sequence[dict[str, Any] | str]] | None = None,
+        existing: bool = False,
+    ) -> SagaRun:
         """Start an order and drive it until it ends, or parks with no answer scripted.
 
         ``answers`` maps a task to the operator's replies to its parks, in order: an action
-        name, or a raw output document.
+        name, or a raw output document. ``existing``: the order item is there already (a
+        second saga for an order another one ran).
         """
         pending = {task: list(replies) for task, replies in (answers or {}).items()}
-        execution = self.start(order_id)
+        execution = self.start_execution(order_id) if existing else self.start(order_id)
         parked: list[dict[str, Any]] = []
         deadline = time.monotonic() + DEADLINE_SECONDS
         while True:
@@ -233,14 +242,16 @@ class DeployedSaga:
         entered = [
             event["stateEnteredEventDetails"]["name"] for event in history if "stateEnteredEventDetails" in event
         ]
+        described = self.rig.sfn.describe_execution(executionArn=execution)
         return SagaRun(
             order_id=order_id,
-            execution_status=self.rig.sfn.describe_execution(executionArn=execution)["status"],
+            execution_status=described["status"],
             order_status=self.rig.order_status(order_id),
             calls=self.rig.functions.calls_for(order_id),
             states_entered=entered,
             events=self.events_for(order_id),
             parked=parked,
+            output=json.loads(described["output"]) if "output" in described else None,
         )
 
 

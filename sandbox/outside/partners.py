@@ -1,9 +1,10 @@
 """The payment gateway and the courier: small real HTTP services on loopback.
 
 Each checks a bearer API key, honours ``Idempotency-Key`` (same key and body: the same
-answer; same key, other body: 422), keeps a ledger that tests and audits read, and takes
-faults: latency, failing with a status, answering too late (after doing the work), declines
-by card token, and a capacity limit.
+answer; same key, other body: 422) for ``key_ttl_seconds`` (a day by default, as real
+gateways do; then the key is forgotten, with what it charged or voided), keeps a ledger that
+tests and audits read, and takes faults: latency, failing with a status, answering too late
+(after doing the work), declines by card token, and a capacity limit.
 
     gateway = PaymentGateway(api_key="pk_test").start()
     gateway.faults.fail_next = 2          # the next two requests answer 503
@@ -20,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 from sandbox.http import LoopbackServer, Reply, Request, json_reply
 
@@ -29,6 +30,7 @@ Route = Callable[[dict[str, Any], str], Answer]
 """``route(body, idempotency_key) -> (status, body)``; called under the service lock."""
 
 MAX_BODY_BYTES = 64 * 1024
+KEY_TTL_SECONDS = 24 * 3600.0
 
 
 @dataclass
@@ -55,17 +57,50 @@ class _Remembered:
     answer: Answer
 
 
+V = TypeVar("V")
+
+
+class KeyedMemory(Generic[V]):
+    """What a partner remembers per idempotency key, forgotten ``ttl()`` seconds after it was
+    written (callers hold the service lock)."""
+
+    def __init__(self, ttl: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, V]] = {}
+
+    def get(self, key: str) -> V | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if time.monotonic() - found[0] >= self._ttl():
+            del self._entries[key]
+            return None
+        return found[1]
+
+    def put(self, key: str, value: V) -> None:
+        self._entries[key] = (time.monotonic(), value)
+
+    def pop(self, key: str) -> V | None:
+        value = self.get(key)
+        self._entries.pop(key, None)
+        return value
+
+
 class PartnerService:
     """An HTTP JSON API with API-key auth, idempotency keys, a ledger and fault injection."""
 
     name = "partner"
 
-    def __init__(self, api_key: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, api_key: str, *, host: str = "127.0.0.1", port: int = 0, key_ttl_seconds: float = KEY_TTL_SECONDS
+    ) -> None:
         self.api_key = api_key
         self.faults = Faults()
+        self.key_ttl_seconds = key_ttl_seconds
+        """How long an idempotency key (and what it charged, booked or voided) is remembered."""
         self._routes: dict[str, Route] = {}
         self._ledger: list[dict[str, Any]] = []
-        self._answers: dict[str, _Remembered] = {}
+        self._answers: KeyedMemory[_Remembered] = self.memory()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._random = random.Random(0)  # fault draws: seeded, so a scenario repeats
@@ -94,6 +129,10 @@ class PartnerService:
     def record(self, entry: dict[str, Any]) -> None:
         """Append to the ledger (callers hold the lock: routes run under it)."""
         self._ledger.append({"at": time.time(), **entry})
+
+    def memory(self) -> KeyedMemory[Any]:
+        """A per-key memory that expires with this service's idempotency keys."""
+        return KeyedMemory(lambda: self.key_ttl_seconds)
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}"
@@ -139,7 +178,7 @@ class PartnerService:
                     return (422, {"error": "idempotency_key_reused"}), delay
                 return remembered.answer, delay
             answer = route(body, key)
-            self._answers[key] = _Remembered(fingerprint, answer)
+            self._answers.put(key, _Remembered(fingerprint, answer))
             return answer, delay
 
     def _set_faults(self, raw: bytes) -> Answer:
@@ -169,8 +208,10 @@ class PartnerService:
 class PaymentGateway(PartnerService):
     """Charges and refunds. A token in ``declined_tokens`` (default ``tok_declined``) is declined.
 
-    Refunding a charge key that never charged voids it: a late charge with that key is then
-    refused (409), so a timed-out authorization can be compensated safely.
+    A refund names the charge by ``chargeId`` (kept for good) or by the charge's idempotency
+    key (remembered for ``key_ttl_seconds``). Refunding a key that never charged voids it: a
+    late charge with that key is then refused (409), so a timed-out authorization can be
+    compensated safely while the key is remembered.
     """
 
     name = "payment-gateway"
@@ -178,8 +219,9 @@ class PaymentGateway(PartnerService):
     def __init__(self, api_key: str, **kwargs: Any) -> None:
         super().__init__(api_key, **kwargs)
         self.declined_tokens: set[str] = {"tok_declined"}
-        self._charges: dict[str, dict[str, Any]] = {}  # charge idempotency key -> charge
-        self._voided: set[str] = set()
+        self._charges: KeyedMemory[str] = self.memory()  # charge idempotency key -> chargeId
+        self._voided: KeyedMemory[bool] = self.memory()
+        self._by_id: dict[str, dict[str, Any]] = {}  # chargeId -> charge, with its refund once refunded
         self.route("/charges", self._charge)
         self.route("/refunds", self._refund)
 
@@ -187,43 +229,44 @@ class PaymentGateway(PartnerService):
         amount, token = body.get("amount"), body.get("token")
         if not isinstance(amount, int) or amount <= 0 or not isinstance(token, str):
             return 400, {"error": "amount_and_token_required"}
-        if key in self._voided:
+        if self._voided.get(key):
             return 409, {"error": "charge_voided"}
         if token in self.declined_tokens:
             self.record({"type": "decline", "key": key, "reference": body.get("reference"), "amount": amount})
             return 402, {"error": "card_declined"}
         charge = {"chargeId": self.new_id("ch"), "amount": amount, "currency": body.get("currency", "USD")}
-        self._charges[key] = charge
+        self._charges.put(key, charge["chargeId"])
+        self._by_id[charge["chargeId"]] = dict(charge)
         self.record({"type": "charge", "key": key, "reference": body.get("reference"), **charge})
         return 201, {**charge, "status": "captured"}
 
     def _refund(self, body: dict[str, Any], key: str) -> Answer:
-        charge_key = body.get("chargeIdempotencyKey")
-        if not isinstance(charge_key, str):
-            return 400, {"error": "charge_idempotency_key_required"}
-        charge = self._charges.pop(charge_key, None)
-        if charge is None:
-            self._voided.add(charge_key)
-            refund = {"refundId": self.new_id("void"), "amount": 0}
-            self.record({"type": "void", "key": key, "chargeKey": charge_key, "reference": body.get("reference")})
-            return 200, refund
-        refund = {"refundId": self.new_id("re"), "amount": charge["amount"], "chargeId": charge["chargeId"]}
-        self.record(
-            {
-                "type": "refund",
-                "key": key,
-                "chargeKey": charge_key,
-                "reference": body.get("reference"),
-                **refund,
-            }
-        )
+        charge_id, charge_key = body.get("chargeId"), body.get("chargeIdempotencyKey")
+        if isinstance(charge_id, str):
+            if charge_id not in self._by_id:
+                return 404, {"error": "no_such_charge"}
+        elif isinstance(charge_key, str):
+            charge_id = self._charges.pop(charge_key)
+            if charge_id is None:
+                self._voided.put(charge_key, True)
+                self.record({"type": "void", "key": key, "chargeKey": charge_key, "reference": body.get("reference")})
+                return 200, {"refundId": self.new_id("void"), "amount": 0}
+        else:
+            return 400, {"error": "charge_id_or_idempotency_key_required"}
+        charge = self._by_id[charge_id]
+        if "refund" in charge:  # refunded already (by id or by key): the same refund, no money moves
+            return 200, charge["refund"]
+        refund = {"refundId": self.new_id("re"), "amount": charge["amount"], "chargeId": charge_id}
+        charge["refund"] = refund
+        self.record({"type": "refund", "key": key, "reference": body.get("reference"), **refund})
         return 200, refund
 
 
 class Courier(PartnerService):
     """Bookings and cancellations, with at most ``capacity`` active bookings (None: no limit).
 
-    Cancelling a booking key that never booked voids it, like the gateway's refunds.
+    A cancellation names the booking by ``bookingId`` or by its idempotency key; cancelling a
+    key that never booked voids it, like the gateway's refunds.
     """
 
     name = "courier"
@@ -231,31 +274,43 @@ class Courier(PartnerService):
     def __init__(self, api_key: str, *, capacity: int | None = None, **kwargs: Any) -> None:
         super().__init__(api_key, **kwargs)
         self.faults.capacity = capacity
-        self._bookings: dict[str, dict[str, Any]] = {}  # booking idempotency key -> booking
-        self._voided: set[str] = set()
+        self._keys: KeyedMemory[str] = self.memory()  # booking idempotency key -> bookingId
+        self._voided: KeyedMemory[bool] = self.memory()
+        self._active: dict[str, dict[str, Any]] = {}  # bookingId -> booking, until cancelled
+        self._cancelled: dict[str, dict[str, Any]] = {}  # bookingId -> its cancellation
         self.route("/bookings", self._book)
         self.route("/cancellations", self._cancel)
 
     def _book(self, body: dict[str, Any], key: str) -> Answer:
         if not isinstance(body.get("address"), dict):
             return 400, {"error": "address_required"}
-        if key in self._voided:
+        if self._voided.get(key):
             return 409, {"error": "booking_cancelled"}
-        if self.faults.capacity is not None and len(self._bookings) >= self.faults.capacity:
+        if self.faults.capacity is not None and len(self._active) >= self.faults.capacity:
             return 409, {"error": "no_capacity"}
-        booking = {"bookingId": self.new_id("bk"), "slot": f"slot-{len(self._bookings) + 1}"}
-        self._bookings[key] = booking
+        booking = {"bookingId": self.new_id("bk"), "slot": f"slot-{len(self._active) + 1}"}
+        self._keys.put(key, booking["bookingId"])
+        self._active[booking["bookingId"]] = booking
         self.record({"type": "booking", "key": key, "reference": body.get("reference"), **booking})
         return 201, booking
 
     def _cancel(self, body: dict[str, Any], key: str) -> Answer:
-        booking_key = body.get("bookingIdempotencyKey")
-        if not isinstance(booking_key, str):
-            return 400, {"error": "booking_idempotency_key_required"}
-        booking = self._bookings.pop(booking_key, None)
-        if booking is None:
-            self._voided.add(booking_key)
-        cancellation = {"cancellationId": self.new_id("cx"), "bookingId": booking and booking["bookingId"]}
+        booking_id, booking_key = body.get("bookingId"), body.get("bookingIdempotencyKey")
+        if isinstance(booking_id, str):
+            if booking_id not in self._active and booking_id not in self._cancelled:
+                return 404, {"error": "no_such_booking"}
+        elif isinstance(booking_key, str):
+            booking_id = self._keys.pop(booking_key)
+            if booking_id is None:
+                self._voided.put(booking_key, True)
+        else:
+            return 400, {"error": "booking_id_or_idempotency_key_required"}
+        if booking_id in self._cancelled:  # cancelled already: the same cancellation, no slot moves
+            return 200, self._cancelled[booking_id]
+        cancellation = {"cancellationId": self.new_id("cx"), "bookingId": booking_id}
+        if booking_id is not None:
+            del self._active[booking_id]
+            self._cancelled[booking_id] = cancellation
         self.record(
             {
                 "type": "cancellation",

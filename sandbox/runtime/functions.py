@@ -7,6 +7,11 @@ worker and fails as Lambda's does (``Sandbox.Timedout``); reserved concurrency c
 workers, and an invocation beyond it is refused (``Lambda.TooManyRequestsException``), as
 Lambda refuses a synchronous invoke. Unreserved functions share the machine: at most
 ``default_concurrency`` workers each, and callers wait for one.
+
+Faults per function (``Function.faults``) make the races of a loaded Lambda happen on purpose:
+an invocation that runs late (after the state that called it timed out, so after its
+compensator), one that answers late (after doing its work), and a worker that dies after the
+work and before the answer (``Runtime.ExitError``, as an out-of-memory kill would).
 """
 
 from __future__ import annotations
@@ -43,6 +48,29 @@ class FunctionSpec:
     timeout_seconds: float = 3.0
     memory_mb: int = 128
     reserved_concurrency: int | None = None
+
+
+@dataclass
+class InvocationFaults:
+    """What goes wrong with a function's invocation for given orders (the ``orderId`` of the
+    saga document it receives); each applies once per order."""
+
+    late_start: set[str] = field(default_factory=set)
+    """Orders whose invocation waits ``late_seconds`` before it runs: the caller may have timed
+    out and compensated by then, and the effect lands after its undo."""
+    late_answer: set[str] = field(default_factory=set)
+    """Orders whose invocation runs at once and answers ``late_seconds`` after its work."""
+    crash_after: set[str] = field(default_factory=set)
+    """Orders whose invocation does its work, then the worker exits before answering."""
+    late_seconds: float = 35.0
+
+    def take(self, kind: str, order_id: object) -> bool:
+        """True (once) when fault ``kind`` is set for ``order_id``."""
+        targets: set[str] = getattr(self, kind)
+        if isinstance(order_id, str) and order_id in targets:
+            targets.discard(order_id)
+            return True
+        return False
 
 
 class _Context:
@@ -83,12 +111,16 @@ def _worker(connection: Connection, spec: FunctionSpec, environment: dict[str, s
         message = connection.recv()
         if message is None:
             return
-        payload = json.loads(message)
+        invocation = json.loads(message)
+        answer: tuple[str, str, str | None]
         try:
-            result = handler(payload, _Context(spec, time.monotonic() + spec.timeout_seconds))
-            connection.send(("ok", json.dumps(result), None))
+            result = handler(invocation["payload"], _Context(spec, time.monotonic() + spec.timeout_seconds))
+            answer = ("ok", json.dumps(result), None)
         except Exception as error:
-            connection.send(("error", type(error).__name__, str(error) or traceback.format_exc(limit=1)))
+            answer = ("error", type(error).__name__, str(error) or traceback.format_exc(limit=1))
+        if invocation["crashAfter"]:
+            os._exit(137)  # killed after the work, before the answer: the caller never learns
+        connection.send(answer)
 
 
 class _Worker:
@@ -147,12 +179,33 @@ class FunctionPool:
         self._idle: list[_Worker] = []
         self._busy = 0
         self._condition = threading.Condition()
+        self.faults = InvocationFaults()
+        self._faults_lock = threading.Lock()
 
     def invoke(self, payload: Any) -> Any:
+        order_id = payload.get("orderId") if isinstance(payload, dict) else None
+        with self._faults_lock:
+            start_late = self.faults.take("late_start", order_id)
+            answer_late = self.faults.take("late_answer", order_id)
+            crash_after = self.faults.take("crash_after", order_id)
+            late = self.faults.late_seconds
+        if start_late:
+            time.sleep(late)  # before taking a worker: as a call queued behind busy workers
+        result = self._run(payload, crash_after)
+        if answer_late:
+            time.sleep(late)
+        return result
+
+    def inject(self, kind: str, order_id: str) -> None:
+        """Set fault ``kind`` (an ``InvocationFaults`` set) for the order's next invocation."""
+        with self._faults_lock:
+            getattr(self.faults, kind).add(order_id)
+
+    def _run(self, payload: Any, crash_after: bool) -> Any:
         worker = self._acquire()
         healthy = False
         try:
-            worker.connection.send(json.dumps(payload))
+            worker.connection.send(json.dumps({"payload": payload, "crashAfter": crash_after}))
             if not worker.connection.poll(self.spec.timeout_seconds):
                 raise FunctionError("Sandbox.Timedout", f"Task timed out after {self.spec.timeout_seconds:.2f} seconds")
             try:
@@ -233,6 +286,11 @@ class LambdaRuntime:
             thread.start()
         for thread in threads:
             thread.join()
+
+    def ending(self, suffix: str) -> FunctionPool:
+        """The one function whose name ends with ``-<suffix>`` (a saga task's function)."""
+        [function] = {f for name, f in self.functions.items() if name.endswith(f"-{suffix}") and ":" not in name}
+        return function
 
     def invoke(self, name_or_arn: str, payload: Any) -> Any:
         """Raises ``FunctionError`` when the function fails, as Lambda reports it."""

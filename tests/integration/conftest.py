@@ -1,5 +1,6 @@
 """Integration fixtures: one moto account per session, and the real local parts."""
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,12 @@ import pytest
 from moto import mock_aws
 
 from handlers.contract import COURIER, PAYMENT_GATEWAY
+from handlers.errors import CourierUnavailable, PaymentGatewayUnavailable
+from handlers.inventory import Inventory
+from handlers.loyalty import Loyalty
+from handlers.partners import PartnerClient
+from handlers.payment import Payments
+from handlers.shipping import Shipping
 from handlers.vault import SecretStore, approle_login
 from sandbox.aws.moto_patches import cache_asl_parse_trees, serialize_dynamodb_requests, time_scale
 from sandbox.aws.scripted_saga import Rig, ScriptedFunctions
@@ -72,3 +79,38 @@ def secret_store(vault: Vault, tmp_path: Path) -> SecretStore:
     """A function's view of Vault: an AppRole allowed to read the partners' keys only."""
     role_id, secret_file = vault.grant("saga-partners", [GATEWAY_SECRET, COURIER_SECRET], tmp_path)
     return SecretStore(hvac.Client(url=vault.url), approle_login(role_id, str(secret_file)))
+
+
+# -- the step services, each on fresh tables (and fresh partners) --------------------------------
+
+
+@pytest.fixture
+def payments(stores: Stores, partners: Partners, secret_store: SecretStore) -> Payments:
+    gateway = PartnerClient(
+        partners.gateway.url,
+        secret_store.field(GATEWAY_SECRET, "api_key"),
+        PaymentGatewayUnavailable,
+        timeout_seconds=0.5,
+    )
+    return Payments(stores.orders_table, gateway)
+
+
+@pytest.fixture
+def shipping(stores: Stores, partners: Partners, secret_store: SecretStore) -> Shipping:
+    courier = PartnerClient(
+        partners.courier.url,
+        secret_store.field(COURIER_SECRET, "api_key"),
+        CourierUnavailable,
+        timeout_seconds=0.5,
+    )
+    return Shipping(stores.orders_table, courier)
+
+
+@pytest.fixture
+def inventory(stores: Stores) -> Inventory:
+    return Inventory(stores.orders_table, stores.inventory, rng=random.Random(7))
+
+
+@pytest.fixture
+def loyalty(stores: Stores) -> Loyalty:
+    return Loyalty(stores.orders_table, stores.loyalty)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 
 from handlers.inventory import stock_key
 from handlers.loyalty import account_key
-from handlers.orders import OrdersTable
+from handlers.orders import Order, OrdersTable
 
 _serial = itertools.count()
 
@@ -96,3 +97,29 @@ class Stores:
     def order(self, order_id: str) -> dict[str, Any]:
         item: dict[str, Any] = self.orders.get_item(Key={"orderId": order_id})["Item"]
         return {key: int(value) if isinstance(value, Decimal) else value for key, value in item.items()}
+
+
+class Interleaved(OrdersTable):
+    """The orders table of a forward step that another task overtakes once, at a chosen point:
+    right after the step read its order (``"read"``: its effect lands after the other task),
+    or right before it records its result (``"stamp"``: its effect landed before). This is how
+    a task Step Functions timed out, and still running in Lambda, meets its compensator."""
+
+    def __init__(self, table: Any, at: Literal["read", "stamp"], overtake: Callable[[str], object]) -> None:
+        super().__init__(table)
+        self.at = at
+        self.overtake: Callable[[str], object] | None = overtake
+
+    def _maybe_overtake(self, point: str, order_id: str) -> None:
+        if self.at == point and self.overtake is not None:
+            overtake, self.overtake = self.overtake, None
+            overtake(order_id)
+
+    def forward(self, order_id: str, step: str) -> Order:
+        order = super().forward(order_id, step)
+        self._maybe_overtake("read", order_id)
+        return order
+
+    def stamp(self, order_id: str, task: str, *, fenced_by: str | None = None, **attributes: str) -> None:
+        self._maybe_overtake("stamp", order_id)
+        super().stamp(order_id, task, fenced_by=fenced_by, **attributes)

@@ -46,7 +46,9 @@ def authorizer(idp: IdentityProvider, clock: Clock) -> Authorizer:
         Issuer("customer", idp.customers.issuer, idp.customers.audience, idp.customers.jwks_uri),
         Issuer("staff", idp.staff.issuer, idp.staff.audience, idp.staff.jwks_uri),
     ]
-    return Authorizer(issuers, JwksCache(fetch_jwks(urllib3.PoolManager()), refetch_seconds=60, clock=clock))
+    return Authorizer(
+        issuers, JwksCache(fetch_jwks(urllib3.PoolManager()), refetch_seconds=60, ttl_seconds=600, clock=clock)
+    )
 
 
 def b64(data: bytes) -> str:
@@ -152,6 +154,25 @@ def test_rotated_key_is_picked_up_by_refetching_the_jwks(
     idp.customers.rotate()
     clock.now += 60  # a refetch is allowed once per interval
     assert authorizer.authorize(idp.customers.token("cust-1"), METHOD_ARN)["principalId"] == "cust-1"
+
+
+def test_a_key_the_issuer_removed_stops_being_trusted_once_the_cache_expires(
+    idp: IdentityProvider, authorizer: Authorizer, clock: Clock
+) -> None:
+    # GIVEN a token signed with the current key, trusted and cached
+    customers = idp.customers
+    old_kid, old_key = customers.keys[0]
+    claims = customers.claims("cust-1", scp=["orders:write"], cid="web-shop")
+    authorizer.authorize(customers.sign(claims), METHOD_ARN)
+    # WHEN the issuer rotates and withdraws that key (compromised), and the cache's time runs out
+    customers.rotate()
+    customers.keys.remove((old_kid, old_key))
+    clock.now += 600
+    # THEN a token signed with the withdrawn key is refused, though its kid was cached
+    with pytest.raises(Unauthorized) as refused:
+        authorizer.authorize(customers.sign(claims, key=old_key, kid=old_kid), METHOD_ARN)
+    assert refused.value.reason == f"unknown signing key {old_kid!r}"
+    assert authorizer.authorize(customers.sign(claims), METHOD_ARN)["principalId"] == "cust-1"
 
 
 def test_unknown_kids_refetch_the_jwks_at_most_once_per_interval(

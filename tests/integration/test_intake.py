@@ -7,6 +7,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 from handlers import intake
 from tests.integration.lambda_events import LambdaContext, api_event
@@ -215,6 +217,37 @@ def test_unpublished_order_gets_503_and_the_retry_publishes_it(api: Api, monkeyp
     # THEN the same order is accepted and its event is published
     assert status == 202
     assert [event["detail"]["orderId"] for event in api.published()] == [body["orderId"]]
+
+
+def leave_unprocessed(times: int) -> None:
+    """The intake's next ``times`` catalog reads are throttled whole: DynamoDB hands every
+    key back unprocessed (moto never throttles)."""
+    pending = [times]
+
+    def throttled(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if not pending[0]:
+            return None
+        pending[0] -= 1
+        requested = json.loads(params["body"])["RequestItems"]  # wire format, as DynamoDB hands it back
+        parsed = {"Responses": {name: [] for name in requested}, "UnprocessedKeys": requested}
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), parsed
+
+    events = intake.intake().catalog.meta.client.meta.events
+    events.register("before-call.dynamodb.BatchGetItem", throttled)
+
+
+def test_a_throttled_catalog_read_is_read_again_not_an_unknown_sku(api: Api) -> None:
+    leave_unprocessed(times=2)
+    status, body = api.post(ORDER)
+    assert status == 202, body
+    assert len(api.orders()) == 1
+
+
+def test_a_catalog_that_stays_throttled_is_a_503_and_writes_nothing(api: Api) -> None:
+    leave_unprocessed(times=intake.CATALOG_READ_ATTEMPTS)
+    status, body = api.post(ORDER)
+    assert (status, body["error"]["code"]) == (503, "try_again")
+    assert api.orders() == []
 
 
 def test_owner_reads_the_order_without_its_payment_token(api: Api) -> None:

@@ -1,8 +1,9 @@
 """The compiled order saga, executed by moto's ASL interpreter with scripted Lambda outcomes.
 
 Expected call sequences are written out from the saga's contract here, independently of the
-compiler: steps run in order; a domain error at step k undoes k-1..1; an unknown outcome
-(timeout, or an operator choosing to compensate a parked step) undoes k..1.
+compiler: steps run in order; a declared clean error at step k undoes k-1..1; an unknown
+outcome (a timeout, a crash, any undeclared error, or an operator choosing to compensate a
+parked step) undoes k..1; a settled order's status is never rewritten.
 """
 
 import time
@@ -83,6 +84,17 @@ def test_transient_error_is_retried_and_the_order_confirms(rig: Rig, order_saga:
     assert_confirmed(run)
 
 
+def test_throttled_calls_are_retried_past_the_transient_budget_before_parking(
+    rig: Rig, order_saga: DeployedSaga
+) -> None:
+    # A throttle means the call never ran: more retries than other transient errors get.
+    order, throttles = new_order_id("throttled"), RETRIES + 3
+    rig.functions.plan(order, "ReserveInventory", *[fails("Lambda.TooManyRequestsException")] * throttles)
+    run = order_saga.run(order)
+    assert run.calls == ["AuthorizePayment", *["ReserveInventory"] * (throttles + 1), *STEPS[2:]]
+    assert_confirmed(run)
+
+
 @pytest.mark.parametrize("k", range(4))
 def test_transient_errors_exhausted_park_the_order_for_an_operator(rig: Rig, order_saga: DeployedSaga, k: int) -> None:
     order, step = new_order_id("exhausted"), STEPS[k]
@@ -122,12 +134,20 @@ def test_backoff_waits_grow_and_are_jittered(rig: Rig, order_saga: DeployedSaga)
     assert all(0 <= wait <= ceiling for wait, ceiling in zip(waits, ceilings, strict=True)), (waits, ceilings)
 
 
-def test_a_domain_error_named_like_nothing_known_is_not_retried(rig: Rig, order_saga: DeployedSaga) -> None:
-    order = new_order_id("unknown-error")
-    rig.functions.plan(order, "ReserveInventory", fails("KeyError"))
+@pytest.mark.parametrize("k", range(4))
+@pytest.mark.parametrize("error", ["Runtime.ExitError", "KeyError", "ClientError"])
+def test_an_undeclared_error_after_the_effect_undoes_the_step_too(
+    rig: Rig, order_saga: DeployedSaga, k: int, error: str
+) -> None:
+    # GIVEN step k fails after its effect may have landed: a crash, an odd reply, a refused write
+    order, step = new_order_id("unknown-error"), STEPS[k]
+    rig.functions.plan(order, step, fails(error))
+    # WHEN the saga runs
     run = order_saga.run(order)
-    assert run.calls == ["AuthorizePayment", "ReserveInventory", "RefundPayment"]
-    assert_compensated(run, "ReserveInventory", "KeyError")
+    # THEN it is not retried, and step k's own compensator runs before the earlier ones
+    assert run.calls == [*STEPS[: k + 1], *undo(STEPS[: k + 1])]
+    assert_compensated(run, step, error)
+    assert run.states_entered == [*run.calls, "MarkCompensated", "PublishFailed"]
 
 
 # -- compensators that fail, and the operator's answers ---------------------------------------
@@ -210,6 +230,55 @@ def test_malformed_operator_answer_parks_again_and_loses_nothing(
 # -- duplicates --------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def second_saga(rig: Rig) -> DeployedSaga:
+    """The same saga deployed again: a standby region's state machine, or a manual restart."""
+    return rig.deploy(ORDER_SAGA)
+
+
+def assert_left_alone(run: SagaRun, status: str) -> None:
+    assert (run.execution_status, run.order_status) == ("SUCCEEDED", status), run
+    assert run.event_types == [], run.events  # no second OrderConfirmed / OrderFailed
+    assert run.states_entered[-3:] == ["ReadSettledStatus", "IsSettled", "AlreadySettled"]
+    assert run.output == {"orderId": run.order_id, "alreadySettled": status, "unchanged": True}
+
+
+def test_a_second_saga_that_fails_cannot_flip_a_confirmed_order(
+    rig: Rig, order_saga: DeployedSaga, second_saga: DeployedSaga
+) -> None:
+    # GIVEN a confirmed order
+    order = new_order_id("settled-confirmed")
+    assert_confirmed(order_saga.run(order))
+    # WHEN a second saga for it fails and compensates
+    rig.functions.plan(order, "BookShipment", fails("NoCourierCapacity"))
+    run = second_saga.run(order, existing=True)
+    # THEN the order stays CONFIRMED, quietly: no event, no SagaHalted
+    assert "MarkCompensated" in run.states_entered
+    assert_left_alone(run, "CONFIRMED")
+
+
+def test_a_second_saga_that_succeeds_cannot_confirm_a_compensated_order(
+    rig: Rig, order_saga: DeployedSaga, second_saga: DeployedSaga
+) -> None:
+    order = new_order_id("settled-compensated")
+    rig.functions.plan(order, "ReserveInventory", fails("OutOfStock"))
+    assert order_saga.run(order).order_status == "CANCELLED_COMPENSATED"
+    run = second_saga.run(order, existing=True)  # every step answers ok this time
+    assert "MarkConfirmed" in run.states_entered
+    assert_left_alone(run, "CANCELLED_COMPENSATED")
+
+
+def test_a_parked_second_saga_does_not_mark_a_settled_order_for_review(
+    rig: Rig, order_saga: DeployedSaga, second_saga: DeployedSaga
+) -> None:
+    order = new_order_id("settled-parked")
+    assert_confirmed(order_saga.run(order))
+    rig.functions.plan(order, "AuthorizePayment", *[fails("PaymentGatewayUnavailable")] * (RETRIES + 1))
+    run = second_saga.run(order, existing=True)  # parks, no operator answer scripted
+    assert [message["step"] for message in run.parked] == ["AuthorizePayment"]
+    assert run.order_status == "CONFIRMED"
+
+
 def test_duplicate_start_of_an_order_does_not_run_the_saga_twice(rig: Rig, order_saga: DeployedSaga) -> None:
     order = new_order_id("duplicate")
     assert_confirmed(order_saga.run(order))
@@ -226,8 +295,12 @@ def saga_of(*steps: SagaStep, workflow: str = "STANDARD") -> SagaDefinition:
     return SagaDefinition(name="shape", steps=steps, workflow=workflow)  # type: ignore[arg-type]
 
 
+REFUSED = ("Refused",)
+"""The shapes' declared "nothing happened" error."""
+
+
 def numbered(count: int) -> list[SagaStep]:
-    return [SagaStep(f"Step{i}", compensation=f"Undo{i}") for i in range(1, count + 1)]
+    return [SagaStep(f"Step{i}", compensation=f"Undo{i}", clean_errors=REFUSED) for i in range(1, count + 1)]
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +309,13 @@ def shapes(rig: Rig) -> Iterator[dict[str, DeployedSaga]]:
         "one": rig.deploy(saga_of(*numbered(1))),
         "two": rig.deploy(saga_of(*numbered(2))),
         "six": rig.deploy(saga_of(*numbered(6))),
-        "gap": rig.deploy(saga_of(SagaStep("Quote", compensation="Unquote"), SagaStep("Notify"), SagaStep("Ship"))),
+        "gap": rig.deploy(
+            saga_of(
+                SagaStep("Quote", compensation="Unquote"),
+                SagaStep("Notify", clean_errors=REFUSED),
+                SagaStep("Ship", clean_errors=REFUSED),
+            )
+        ),
         "express": rig.deploy(saga_of(*numbered(3), workflow="EXPRESS")),
     }
 

@@ -15,14 +15,16 @@ RETRIES = SagaStep("Any").retry.max_attempts
 STEP_OUTCOMES = [
     "ok",
     "domain",
+    "unknown",
     "transient_then_ok",
     "timeout",
     "parked_then_retry",
     "parked_then_compensate",
 ]
 UNDO_OUTCOMES = ["ok", "transient_then_ok", "parked_then_retry"]
-# Outcomes after which the step's effect may exist and must be undone if the saga fails.
-MAY_HAVE_EFFECT = {"ok", "transient_then_ok", "parked_then_retry", "timeout", "parked_then_compensate"}
+# Outcomes after which the step's effect may exist and must be undone if the saga fails:
+# all but a declared clean error ("domain").
+MAY_HAVE_EFFECT = {"ok", "transient_then_ok", "parked_then_retry", "timeout", "unknown", "parked_then_compensate"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Case:
 
     def saga(self) -> SagaDefinition:
         steps = [
-            SagaStep(name, compensation=f"U{i}" if has_undo else None)
+            SagaStep(name, compensation=f"U{i}" if has_undo else None, clean_errors=("Refused",))
             for i, (name, has_undo) in enumerate(zip(self.steps(), self.compensable, strict=True))
         ]
         return SagaDefinition(name="property", steps=steps)
@@ -59,6 +61,7 @@ def script(outcome: str) -> list[str]:
     return {
         "ok": [OK],
         "domain": [fails("Refused")],
+        "unknown": [fails("Runtime.ExitError")],
         "transient_then_ok": [fails("Lambda.ServiceException"), OK],
         "timeout": [HANG],
         "parked_then_retry": [*exhausted, OK],

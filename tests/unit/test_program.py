@@ -197,6 +197,7 @@ def test_saga_role_may_do_exactly_what_the_definition_does(graphs: dict[str, Gra
     assert scoped == {
         "lambda:InvokeFunction": sorted(function_named(graph, task).outputs["arn"] for task in ORDER_SAGA.task_names),
         "sqs:SendMessage": sorted(graph.named(QUEUE, f"step-{s.name}-dlq").outputs["arn"] for s in ORDER_SAGA.steps),
+        "dynamodb:GetItem": ["arn:aws:dynamodb:us-east-1:123456789012:table/order-saga-prod-use1-orders"],
         "dynamodb:UpdateItem": ["arn:aws:dynamodb:us-east-1:123456789012:table/order-saga-prod-use1-orders"],
         "events:PutEvents": ["arn:aws:events:us-east-1:123456789012:event-bus/order-saga-prod-use1-orders"],
     }

@@ -13,6 +13,7 @@ import pytest
 from components.order_saga import ORDER_SAGA
 from components.saga import (
     DEFAULT_TRANSIENT_ERRORS,
+    THROTTLE_ERRORS,
     RetryPolicy,
     SagaBindings,
     SagaDefinition,
@@ -118,8 +119,48 @@ def test_express_saga_never_waits_for_a_task_token() -> None:
 
 
 def test_step_without_retries_has_no_retrier() -> None:
-    saga = SagaDefinition(name="order", steps=[SagaStep("Pay", retry=RetryPolicy(max_attempts=0))])
+    off = RetryPolicy(max_attempts=0)
+    saga = SagaDefinition(name="order", steps=[SagaStep("Pay", retry=off, throttle_retry=off)])
     assert "Retry" not in compile_saga(saga, bindings_for(saga))["States"]["Pay"]
+
+
+def test_throttles_retry_on_their_own_longer_bounded_backoff() -> None:
+    # A throttled call never ran: waiting longer is safe, parking the order for a human is not.
+    states = compile_saga(ORDER_SAGA, bindings_for(ORDER_SAGA))["States"]
+    for name in ORDER_SAGA.task_names:
+        throttle, other = states[name]["Retry"]
+        assert throttle["ErrorEquals"] == list(THROTTLE_ERRORS), name
+        assert not set(THROTTLE_ERRORS) & set(other["ErrorEquals"]), name
+
+        def budget(retrier: dict[str, Any]) -> float:
+            waits = [retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n for n in range(retrier["MaxAttempts"])]
+            return float(sum(min(wait, retrier["MaxDelaySeconds"]) for wait in waits))
+
+        assert budget(other) * 4 < budget(throttle) <= 600, name
+
+
+def test_clean_errors_undo_the_steps_before_and_any_other_failure_undoes_the_step_too() -> None:
+    states = compile_saga(ORDER_SAGA, bindings_for(ORDER_SAGA))["States"]
+    previous: str | None = "MarkCompensated"
+    for step in ORDER_SAGA.steps:
+        clean, retried, anything = states[step.name]["Catch"]
+        assert (clean["ErrorEquals"], clean["Next"]) == (list(step.clean_errors), previous), step.name
+        assert retried["Next"] == f"{step.name}_NeedsReview", step.name
+        assert (anything["ErrorEquals"], anything["Next"]) == (["States.ALL"], step.compensation), step.name
+        previous = step.compensation
+
+
+def test_every_status_write_refuses_to_overwrite_a_settled_status() -> None:
+    states = compile_saga(ORDER_SAGA, bindings_for(ORDER_SAGA))["States"]
+    writes = {name: state for name, state in states.items() if state.get("Resource", "").endswith("updateItem")}
+    assert len(writes) == 2 + len(ORDER_SAGA.task_names)  # MarkConfirmed, MarkCompensated, one park per task
+    for name, state in writes.items():
+        parameters = state["Parameters"]
+        assert parameters["ConditionExpression"].endswith("AND NOT #status IN (:settled0, :settled1)"), name
+        assert {parameters["ExpressionAttributeValues"][f":settled{i}"]["S"] for i in range(2)} == {
+            "CONFIRMED",
+            "CANCELLED_COMPENSATED",
+        }, name
 
 
 def test_compiler_imports_neither_pulumi_nor_aws_clients() -> None:

@@ -3,7 +3,8 @@
 import pytest
 
 from components.order_saga import ORDER_SAGA
-from components.saga import RetryPolicy, SagaDefinition, SagaDefinitionError, SagaStep
+from components.saga import RetryPolicy, SagaDefinition, SagaDefinitionError, SagaStep, Status
+from handlers.contract import CANCELLED_COMPENSATED
 
 
 def problems_of(**kwargs: object) -> list[str]:
@@ -75,6 +76,33 @@ def test_outcome_unknown_errors_cannot_be_declared_transient(error: str) -> None
 def test_transient_errors_must_be_plain_error_names(error: str) -> None:
     found = problems_of(name="order", steps=[SagaStep("Pay", transient_errors=(error,))])
     assert found == [f"step 'Pay': {error!r} is not a retryable error name"]
+
+
+@pytest.mark.parametrize(
+    "error", ["States.ALL", "States.Timeout", "Runtime.ExitError", "Lambda.ServiceException", "Bad Name"]
+)
+def test_clean_errors_are_the_steps_own_exception_names(error: str) -> None:
+    # A crash, a timeout or Lambda's own failure never proves that nothing happened.
+    found = problems_of(name="order", steps=[SagaStep("Pay", clean_errors=(error,))])
+    assert len(found) == 1 and repr(error) in found[0], found
+
+
+def test_an_error_cannot_be_both_retried_and_clean() -> None:
+    found = problems_of(name="order", steps=[SagaStep("Pay", transient_errors=("Busy",), clean_errors=("Busy",))])
+    assert found == ["step 'Pay': 'Busy' cannot be both retried and clean"]
+
+
+def test_order_saga_declares_each_steps_refusal_and_its_fence_as_clean() -> None:
+    assert [step.clean_errors for step in ORDER_SAGA.steps] == [
+        ("PaymentDeclined", "AlreadyCompensated"),
+        ("OutOfStock", "AlreadyCompensated"),
+        ("InsufficientPoints", "AlreadyCompensated"),
+        ("NoCourierCapacity", "AlreadyCompensated"),
+    ]
+
+
+def test_handlers_refuse_forward_steps_on_the_status_the_saga_writes_when_compensated() -> None:
+    assert Status.CANCELLED_COMPENSATED.value == CANCELLED_COMPENSATED
 
 
 @pytest.mark.parametrize(

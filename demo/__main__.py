@@ -42,6 +42,7 @@ def run_demo(knobs: Knobs, *, progress: bool = True) -> tuple[dict[str, Any], La
         driver = Driver(sandbox, plan, knobs, _print_progress if progress else lambda _: None)
         run = driver.play()
         report = summary(knobs, run, audit(sandbox, run))
+        report["aws_resident_mb"] = sandbox.aws_resident_mb()
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(as_html(report, run, plan))
     return report, run

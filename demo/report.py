@@ -73,7 +73,8 @@ def as_text(report: dict[str, Any]) -> str:
         f"saga p50 {report['saga_seconds']['p50']} s, p99 {report['saga_seconds']['p99']} s",
         f"  states per order: {report['state_transitions_per_order']}; "
         f"compensations: {report['compensations_per_step']}",
-        f"  HTTP: {report['http_statuses']}; {report['duration_s']} s",
+        f"  HTTP: {report['http_statuses']}; {report['duration_s']} s"
+        + (f"; embedded AWS {report['aws_resident_mb']} MB resident" if "aws_resident_mb" in report else ""),
         f"  Lambda faults injected: {report['lambda_faults']}",
     ]
     if report["parked"]:

@@ -143,6 +143,12 @@ class Sandbox:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    def aws_resident_mb(self) -> float:
+        """The embedded AWS process's resident memory (Linux: /proc), in MB."""
+        status = Path(f"/proc/{self._aws_process.pid}/status").read_text()
+        kilobytes = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        return round(kilobytes / 1024, 1)
+
     def _on_stop(self, action: Callable[[], Any]) -> None:
         self._stack.callback(action)
 

@@ -24,13 +24,20 @@ WATCHED = {
 """Inclusive shares worth watching: the levers of the sandbox's speed (README)."""
 
 
-def _process(frame: str) -> str:
-    """``process 123:"python -m sandbox.aws.server ..."`` → a short name for it."""
-    command = frame.split(":", 1)[-1].strip('"')
-    for marker in ("sandbox.aws.server", "-m demo", "multiprocessing"):
+def _process(frames: list[str]) -> str:
+    """Which of the sandbox's processes a stack was sampled in (py-spy nests ``process N:"cmd"``
+    frames, outermost first; spawned workers show their parent's command and ``spawn_main``)."""
+    commands = [frame.split(":", 1)[-1].strip('"') for frame in frames if frame.startswith("process ")]
+    command = commands[-1] if commands else ""
+    if any("spawn_main" in frame for frame in frames):
+        return "Lambda workers"
+    for marker, name in (
+        ("sandbox.aws.server", "embedded AWS"),
+        ("bao", "OpenBao"),
+    ):
         if marker in command:
-            return {"multiprocessing": "Lambda workers"}.get(marker, marker.removeprefix("-m ").strip())
-    return command[:60]
+            return name
+    return command[:60] or "demo process: driver, API, runtime, pollers, partners"  # py-spy's own child
 
 
 def summarize(lines: list[str], top: int = 12) -> str:
@@ -42,10 +49,12 @@ def summarize(lines: list[str], top: int = 12) -> str:
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
-        process = _process(frames[0]) if frames[0].startswith("process ") else "main"
+        process = _process(frames)
         samples = int(count)
         totals[process] += samples
-        self_time[process][re.sub(r":\d+\)$", ")", frames[-1])] += samples
+        self_time[process][
+            re.sub(r":\d+\)$", ")", frames[-1]) if not frames[-1].startswith("process ") else "(idle)"
+        ] += samples
         for name, marker in WATCHED.items():
             if any(marker in frame for frame in frames):
                 watched[process][name] += samples

@@ -10,8 +10,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +22,7 @@ from handlers.orders import OrdersTable
 from sandbox.seed import EXAMPLE_ORDER
 from sandbox.up import Sandbox, SandboxSettings
 from synth.program import ROOT
+from tests.e2e.client import http
 
 STACK = "ops-e2e"
 PORTS = {"8180": "28180", "8181": "28181", "8182": "28182", "8200": "28200"}
@@ -53,18 +52,6 @@ def ops(*args: str) -> tuple[int, str, str]:
         timeout=120,
     )
     return done.returncode, done.stdout, done.stderr
-
-
-def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def place(sandbox: Sandbox, customer: str) -> str:

@@ -10,8 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 
 from sandbox.seed import EXAMPLE_ORDER
 from sandbox.up import Sandbox, SandboxError, SandboxSettings
+from tests.e2e.client import http
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "http://127.0.0.1:18080/prod"
@@ -77,18 +76,6 @@ def sandbox() -> Iterator[Running]:
         except subprocess.TimeoutExpired:
             running.process.kill()
             raise
-
-
-def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    data = (body if isinstance(body, str) else json.dumps(body)).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def token(*args: str) -> str:

@@ -7,9 +7,12 @@ that proves no customer was charged for what did not ship. Exit 1 when an invari
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,11 @@ from synth.program import ROOT
 REPORT = ROOT / "build" / "demo-report.html"
 
 
-def run_demo(knobs: Knobs, *, progress: bool = True) -> tuple[dict[str, Any], LaunchDayRun]:
-    """Start the sandbox, play the scenario, audit it; returns the summary and the run."""
+def run_demo(
+    knobs: Knobs, *, progress: bool = True, after: Callable[[dict[str, Any]], None] = lambda _: None
+) -> tuple[dict[str, Any], LaunchDayRun]:
+    """Start the sandbox, play the scenario, audit it; returns the summary and the run.
+    ``after`` sees the summary while the sandbox still runs (``--keep`` waits there)."""
     plan = make_plan(knobs)
     settings = SandboxSettings(time_scale=knobs.time_scale, seed=False, warm_workers=2)
     with Sandbox(settings).start() as sandbox:
@@ -43,8 +49,9 @@ def run_demo(knobs: Knobs, *, progress: bool = True) -> tuple[dict[str, Any], La
         run = driver.play()
         report = summary(knobs, run, audit(sandbox, run))
         report["aws_resident_mb"] = sandbox.aws_resident_mb()
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(as_html(report, run, plan))
+        REPORT.parent.mkdir(exist_ok=True)
+        REPORT.write_text(as_html(report, run, plan))
+        after(report)
     return report, run
 
 
@@ -68,19 +75,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--time-scale", type=float, default=defaults.time_scale)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the sandbox running after the audit (answer parked orders), until Ctrl-C",
+    )
     args = parser.parse_args(argv)
     if args.orders < 10 or args.spike < 1 or args.outage < 0 or args.time_scale <= 0:
         parser.error("--orders >= 10, --spike >= 1, --outage >= 0, --time-scale > 0")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     knobs = Knobs(orders=args.orders, spike=args.spike, outage=args.outage, seed=args.seed, time_scale=args.time_scale)
+
+    def show(report: dict[str, Any]) -> None:
+        print(json.dumps(report, indent=2) if args.json else as_text(report), flush=True)
+        if not args.json:
+            print(f"report: {Path(REPORT).relative_to(ROOT)}", flush=True)
+        if args.keep:
+            print("the sandbox keeps running (make token, python -m ops --sandbox ...); Ctrl-C stops it", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+
     try:
-        report, _ = run_demo(knobs, progress=not args.json)
+        report, _ = run_demo(knobs, progress=not args.json, after=show)
     except SandboxError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2) if args.json else as_text(report))
-    if not args.json:
-        print(f"report: {Path(REPORT).relative_to(ROOT)}")
     return 1 if report["invariants_failed"] else 0
 
 

@@ -80,7 +80,8 @@ def as_text(report: dict[str, Any]) -> str:
     if report["parked"]:
         python = python_command()
         lines.append(
-            f"parked orders ({len(report['parked'])}): with the sandbox still up (make demo DEMO_ARGS=--keep), answer each with one of"
+            f"parked orders ({len(report['parked'])}): with the sandbox still up (make demo DEMO_ARGS=--keep), "
+            "answer each with one of"
         )
         for p in report["parked"]:
             lines.append(f"  {p['orderId']}  at {p['step']}: {p['error']}")

@@ -82,7 +82,9 @@ def nice_ticks(top: float, count: int = 5) -> list[float]:
 
 
 def _num(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:g}" if abs(value) < 1 else f"{value:,.1f}"  # a time scale of 0.05 is not 0.1
 
 
 def _text(x: float, y: float, text: str, **attrs: str) -> str:

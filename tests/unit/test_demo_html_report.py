@@ -11,6 +11,7 @@ import pytest
 
 from demo.audit import INVARIANTS, MONEY
 from demo.driver import LaunchDayRun, SentRequest
+from demo import html_report
 from demo.html_report import as_html, nice_ticks, rolling_latency, summary_rows
 from tests.synthetic_launch_day import BROKEN_ORDER, PARKED_ORDER, launch_day
 
@@ -148,3 +149,9 @@ def test_rolling_latency_breaks_where_the_window_is_empty() -> None:
     assert (p50[0.0], p50[1.0], p50[2.0], p50[6.0], p50[7.0], p50[12.0]) == (None, 100.0, 300.0, 300.0, None, 50.0)
     assert dict(rolling["p99"])[2.0] == 300.0
     assert rolling_latency(LaunchDayRun()) == {"p50": [], "p99": []}
+
+
+def test_small_figures_keep_their_digits() -> None:
+    assert html_report._num(0.05) == "0.05"
+    assert html_report._num(1234.56) == "1,234.6"
+    assert html_report._num(7.0) == "7"

@@ -9,9 +9,9 @@ from html import escape
 
 import pytest
 
+from demo import html_report
 from demo.audit import INVARIANTS, MONEY
 from demo.driver import LaunchDayRun, SentRequest
-from demo import html_report
 from demo.html_report import as_html, nice_ticks, rolling_latency, summary_rows
 from tests.synthetic_launch_day import BROKEN_ORDER, PARKED_ORDER, launch_day
 

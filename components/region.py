@@ -19,12 +19,14 @@ from components.config import ConfigError, RegionConfig, stack_prefix
 from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs, bus_name
 from components.function import Function, FunctionArgs, FunctionSettings
 from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs
-from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs
+from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs, claim_owner, read_control
 from components.order_saga import ORDER_SAGA
+from components.saga.stand_down import StandDown
 from components.saga_machine import Saga, SagaArgs
 from components.step import SagaStepComponent, SagaStepComponentArgs, TaskArgs
 from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
 from handlers.contract import PARTNERS, PAYMENT_GATEWAY
+from handlers.ownership import OWNER_ATTRIBUTE, RegionStandsDown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPENDENCIES_LAYER = ROOT / "build" / "lambda-deps"
@@ -85,6 +87,7 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
             region=config.region,
             archive_retention_days=config.archive_retention_days,
             forward_to_bus_arn=_standby_bus_arn(config, account_id),
+            alarm_topic_arn=alarms.topic_arn,
             tags=tags,
         ),
     )
@@ -132,6 +135,10 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
             region=config.region,
             log_retention_days=config.log_retention_days,
             tags=tags,
+            # A resumed execution in a region that lost the order ends without effects.
+            stand_down=StandDown(
+                region=config.region, errors=(RegionStandsDown.__name__,), owner_attribute=OWNER_ATTRIBUTE
+            ),
         ),
     )
     starter = SagaStarter(
@@ -144,6 +151,9 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
             name_prefix=prefix,
             region=config.region,
             tags=tags,
+            region_role=config.role,
+            orders_table_name=tables.names["orders"],
+            control_statement=read_control(tables.arns["orders"]),
         ),
     )
     api = _api(config, function, tables, events)
@@ -168,6 +178,11 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         "eventBusArn": events.bus_arn,
         "sagaStartQueueUrl": starter.queue_url,
         "sagaStartDeadLetterQueueUrl": starter.dead_letter_queue_url,
+        **(
+            {"forwardDeadLetterQueueUrl": events.forward_dead_letter_queue_url}
+            if events.forward_dead_letter_queue_url
+            else {}
+        ),
         "deadLetterQueueUrls": {name: step.dead_letter_queue_url for name, step in steps.items()},
         "alarmTopicArn": alarms.topic_arn,
         **operations,
@@ -198,22 +213,22 @@ def _operations(
         step_dead_letter_queue_arns=[step.dead_letter_queue_arn for step in steps.values()],
     )
     outputs: dict[str, Any] = {}
-    # The standby is passive: a sweeper there would start sagas the primary is running.
-    # After a failover, `python -m ops reconcile` against the promoted region does its job.
-    if config.role == "primary":
-        sweeper = Sweeper(
-            "sweeper",
-            SweeperArgs(
-                saga=resources,
-                function=function,
-                alarm_topic_arn=alarms.topic_arn,
-                name_prefix=config.prefix,
-                region=config.region,
-                interval_minutes=config.sweeper_interval_minutes,
-                tags=config.tags,
-            ),
-        )
-        outputs["sweeperFunctionName"] = sweeper.function_name
+    # In both regions: a passive region's sweeper sweeps nothing (handlers/ownership.py), so a
+    # promoted standby sweeps at once, and adopts what the lost region left unsettled.
+    sweeper = Sweeper(
+        "sweeper",
+        SweeperArgs(
+            saga=resources,
+            function=function,
+            alarm_topic_arn=alarms.topic_arn,
+            name_prefix=config.prefix,
+            region=config.region,
+            interval_minutes=config.sweeper_interval_minutes,
+            tags=config.tags,
+            region_role=config.role,
+        ),
+    )
+    outputs["sweeperFunctionName"] = sweeper.function_name
     provider = config.operators_identity_provider
     operators = OperatorsRole(
         "operators",
@@ -232,7 +247,12 @@ def _tables(config: RegionConfig, account_id: pulumi.Output[str]) -> TableRefs:
     if config.role == "primary":
         return OrderTables(
             "tables",
-            OrderTablesArgs(name_prefix=config.prefix, replica_region=config.standby_region, tags=config.tags),
+            OrderTablesArgs(
+                name_prefix=config.prefix,
+                replica_region=config.standby_region,
+                strong_consistency_witness=config.witness_region if config.replica_consistency == "strong" else None,
+                tags=config.tags,
+            ),
         ).refs
     assert config.primary_stack is not None  # load() guarantees it for a standby
     return standby_tables(pulumi.StackReference(config.primary_stack), config.region, account_id)
@@ -252,6 +272,7 @@ def _task(task: str, config: RegionConfig, tables: TableRefs) -> TaskArgs:
         raise ConfigError(f"saga task {task!r} has no handler: wire it in components.region.ORDER_TASKS")
     environment: dict[str, pulumi.Input[str]] = {
         "ORDERS_TABLE": tables.names["orders"],
+        "REGION_ROLE": config.role,  # the guard before every effect (handlers/ownership.py)
         "POWERTOOLS_SERVICE_NAME": f"order-saga-{task}",
     }
     statements = [iam.allow(STAMP_ORDER, [tables.arns["orders"]])]
@@ -286,10 +307,12 @@ def _api(config: RegionConfig, function: FunctionSettings, tables: TableRefs, ev
                 "ORDERS_TABLE": tables.names["orders"],
                 "INVENTORY_TABLE": tables.names["inventory"],
                 "EVENT_BUS": events.bus_name,
+                "REGION_ROLE": config.role,  # a passive region takes no order
                 "POWERTOOLS_SERVICE_NAME": "order-saga-intake",
             },
             statements=[
                 iam.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [tables.arns["orders"]]),
+                claim_owner(tables.arns["orders"]),  # a failed-over client's order, replicated here
                 # The catalog only: intake reads SKU# items of the inventory table, never stock.
                 iam.allow(
                     ["dynamodb:BatchGetItem"],

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from handlers import ownership
 from handlers.config import setting
 from handlers.contract import ORDER_SUBMITTED
 
@@ -48,13 +49,23 @@ class OrderSubmitted(BaseModel):
 
 
 class Starter:
-    def __init__(self, stepfunctions: Any, state_machine_arn: str) -> None:
+    def __init__(
+        self, stepfunctions: Any, state_machine_arn: str, region: ownership.RegionControl | None = None
+    ) -> None:
+        """``region``: this region's ``ownership.RegionControl`` (None: always active)."""
         self.stepfunctions = stepfunctions
         self.state_machine_arn = state_machine_arn
+        self.region = region
 
     def start(self, record: SQSRecord) -> str:
         order = OrderSubmitted.model_validate_json(record.body).detail
         logger.set_correlation_id(order.orderId)
+        if self.region is not None and not self.region.active():
+            # A passive standby starts nothing: the primary runs this order. The event stays in
+            # the bus's archive and the order in the replicated table, for reconcile after a
+            # promotion; the message is done with.
+            metrics.add_metric(name="PassiveSkips", unit=MetricUnit.Count, value=1)
+            return "passive: not started"
         try:
             self.stepfunctions.start_execution(
                 stateMachineArn=self.state_machine_arn,
@@ -72,7 +83,7 @@ class Starter:
 
 @lru_cache(maxsize=1)
 def starter() -> Starter:
-    return Starter(boto3.client("stepfunctions"), setting("STATE_MACHINE_ARN"))
+    return Starter(boto3.client("stepfunctions"), setting("STATE_MACHINE_ARN"), ownership.from_environment())
 
 
 @logger.inject_lambda_context

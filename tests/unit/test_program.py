@@ -20,6 +20,7 @@ from components.iam import NO_RESOURCE_LEVEL_ACTIONS
 from components.order_saga import ORDER_SAGA
 from components.region import ORDER_TASKS
 from components.saga import SagaBindings, compile_saga
+from components.saga.stand_down import StandDown, with_stand_down
 from components.step import SagaStepComponentArgs, TaskArgs
 from handlers.usage_plans import usage_plan_key
 from synth.graph import Graph, Resource
@@ -162,7 +163,10 @@ def test_state_machine_definition_is_the_compiled_saga_for_the_mocked_arns(graph
         orders_table="order-saga-prod-use1-orders",
         event_bus="order-saga-prod-use1-orders",
     )
-    assert json.loads(machine.inputs["definition"]) == compile_saga(ORDER_SAGA, bindings)
+    # The compiled saga, made to stand down where the region does not own the order.
+    stand_down = StandDown(region="us-east-1", errors=("RegionStandsDown",))
+    expected = with_stand_down(compile_saga(ORDER_SAGA, bindings), stand_down, "order-saga-prod-use1-orders")
+    assert json.loads(machine.inputs["definition"]) == expected
     assert machine.inputs["type"] == "STANDARD"
     assert machine.inputs["tracingConfiguration"] == {"enabled": True}
     assert machine.inputs["loggingConfiguration"]["level"] == "ERROR"
@@ -182,6 +186,7 @@ def test_saga_role_may_do_exactly_what_the_definition_does(graphs: dict[str, Gra
         "lambda:InvokeFunction": sorted(function_named(graph, task).outputs["arn"] for task in ORDER_SAGA.task_names),
         "sqs:SendMessage": sorted(graph.named(QUEUE, f"step-{s.name}-dlq").outputs["arn"] for s in ORDER_SAGA.steps),
         "dynamodb:UpdateItem": ["arn:aws:dynamodb:us-east-1:123456789012:table/order-saga-prod-use1-orders"],
+        "dynamodb:GetItem": ["arn:aws:dynamodb:us-east-1:123456789012:table/order-saga-prod-use1-orders"],
         "events:PutEvents": ["arn:aws:events:us-east-1:123456789012:event-bus/order-saga-prod-use1-orders"],
     }
 

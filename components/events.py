@@ -178,7 +178,7 @@ class SagaStarterArgs:
     orders_table_name: pulumi.Input[str] | None = None
     """With ``region_role``: where the region control item is."""
     control_statement: dict[str, Any] | None = None
-    """With ``region_role``: the IAM statement that reads the control item."""
+    """With ``region_role``: the IAM statement that reads the control item and order owners."""
 
 
 class SagaStarter(pulumi.ComponentResource):

@@ -66,15 +66,6 @@ OWNER_ATTRIBUTES = ["orderId", OWNER_ATTRIBUTE, "ownerClaimedAt", "status"]
 CONTROL_ATTRIBUTES = ["orderId", "activeRegion", "epoch", "promotedAt", "promotedBy"]
 
 
-def read_control(orders_table_arn: pulumi.Input[str]) -> dict[str, Any]:
-    """Read the region control item (is this region active?), and no order."""
-    return iam.allow(
-        ["dynamodb:GetItem"],
-        [orders_table_arn],
-        **{"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [CONTROL_KEY]}},
-    )
-
-
 def claim_owner(orders_table_arn: pulumi.Input[str]) -> dict[str, Any]:
     """Claim an unsettled order for this region (a failover): an update of the owner only."""
     return iam.allow(

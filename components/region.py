@@ -19,7 +19,7 @@ from components.config import ConfigError, RegionConfig, stack_prefix
 from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs, bus_name
 from components.function import Function, FunctionArgs, FunctionSettings
 from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs
-from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs, claim_owner, read_control
+from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs, claim_owner
 from components.order_saga import ORDER_SAGA
 from components.saga.stand_down import StandDown
 from components.saga_machine import Saga, SagaArgs
@@ -153,7 +153,8 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
             tags=tags,
             region_role=config.role,
             orders_table_name=tables.names["orders"],
-            control_statement=read_control(tables.arns["orders"]),
+            # Is the region active (the control item), and who owns the order (its item).
+            control_statement=iam.allow(["dynamodb:GetItem"], [tables.arns["orders"]]),
         ),
     )
     api = _api(config, function, tables, events)

@@ -112,6 +112,20 @@ class RegionControl:
         if owner and owner != self.region:
             raise RegionStandsDown(f"{order_id} is owned by {owner}, not {self.region}")
 
+    def startable(self, order_id: str) -> bool:
+        """Whether this region may start a saga for the order: it is active, the order item is
+        here (replicated) and no other region owns it. The starter drops what is not: an event
+        the primary forwarded before a failover belongs to an order reconcile adopts."""
+        if not self.active():
+            return False
+        item = self.table.get_item(
+            Key={"orderId": order_id},
+            ConsistentRead=True,
+            ProjectionExpression="#owner",
+            ExpressionAttributeNames={"#owner": OWNER_ATTRIBUTE},
+        ).get("Item")
+        return item is not None and item.get(OWNER_ATTRIBUTE, self.region) == self.region
+
     def promote(self, expected_epoch: int, *, by: str = "ops") -> Control:
         """Make this region the active one: one conditional write to the local replica. Refused
         (``PromotionRefused``) when the epoch moved since it was read."""

@@ -60,12 +60,13 @@ class Starter:
     def start(self, record: SQSRecord) -> str:
         order = OrderSubmitted.model_validate_json(record.body).detail
         logger.set_correlation_id(order.orderId)
-        if self.region is not None and not self.region.active():
-            # A passive standby starts nothing: the primary runs this order. The event stays in
-            # the bus's archive and the order in the replicated table, for reconcile after a
-            # promotion; the message is done with.
+        if self.region is not None and not self.region.startable(order.orderId):
+            # A passive standby starts nothing: the primary runs this order. Nor does a promoted
+            # one start an order it does not own (an event the primary forwarded before it was
+            # lost): reconcile adopts it. The event stays in the bus's archive and the order in
+            # the replicated table; the message is done with.
             metrics.add_metric(name="PassiveSkips", unit=MetricUnit.Count, value=1)
-            return "passive: not started"
+            return "not this region's: not started"
         try:
             self.stepfunctions.start_execution(
                 stateMachineArn=self.state_machine_arn,

@@ -128,16 +128,12 @@ def _owned_status_write(name: str, state: dict[str, Any], stand_down: StandDown,
         },
         decide: {
             "Type": "Choice",
+            # Rules run in order and the first match wins, so the comparison never meets a
+            # missing owner (which would fail the execution; moto's And does not short-circuit).
             "Choices": [
-                {
-                    # IsPresent first: a comparison on a missing field would fail the execution.
-                    "And": [
-                        {"Variable": owner, "IsPresent": True},
-                        {"Not": {"Variable": owner, "StringEquals": stand_down.region}},
-                    ],
-                    "Next": STOOD_DOWN,
-                }
+                {"Variable": owner, "IsPresent": False, "Next": before},
+                {"Variable": owner, "StringEquals": stand_down.region, "Next": before},
             ],
-            "Default": before,
+            "Default": STOOD_DOWN,
         },
     }

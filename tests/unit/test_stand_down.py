@@ -76,10 +76,13 @@ def test_a_refused_status_write_stands_down_only_when_another_region_owns_the_or
         check, decide = states[f"{name}_CheckOwner"], states[f"{name}_IsOwner"]
         assert check["Resource"] == "arn:aws:states:::dynamodb:getItem" and check["Next"] == f"{name}_IsOwner"
         assert check["Catch"][0]["Next"] == before  # cannot read it: as before
-        [choice] = decide["Choices"]
-        assert choice["Next"] == STOOD_DOWN
-        assert choice["And"][1] == {"Not": {"Variable": "$.owner.Item.ownerRegion.S", "StringEquals": "us-east-1"}}
-        assert decide["Default"] == before  # owned here (or by no one): the refusal goes where it went
+        owner = "$.owner.Item.ownerRegion.S"
+        # Owned by no one, or here: the refusal goes where it went; owned elsewhere: stand down.
+        assert decide["Choices"] == [
+            {"Variable": owner, "IsPresent": False, "Next": before},
+            {"Variable": owner, "StringEquals": "us-east-1", "Next": before},
+        ]
+        assert decide["Default"] == STOOD_DOWN
 
 
 def test_the_happy_path_is_unchanged(compiled: dict[str, Any], standing: dict[str, Any]) -> None:

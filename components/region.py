@@ -186,6 +186,7 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         ),
         "deadLetterQueueUrls": {name: step.dead_letter_queue_url for name, step in steps.items()},
         "alarmTopicArn": alarms.topic_arn,
+        "vaultAwsAuthPrincipals": _vault_principals(steps),
         **operations,
         **{f"{table}TableName": name for table, name in tables.names.items()},
     }
@@ -242,6 +243,19 @@ def _operations(
         tags=config.tags,
     )
     return outputs | {"operatorsRoleArn": operators.role_arn}
+
+
+def _vault_principals(steps: dict[str, SagaStepComponent]) -> dict[str, list[pulumi.Output[str]]]:
+    """By Vault role: the function roles that read that partner's key. Vault's ``aws`` auth role
+    binds these (``bound_iam_principal_arn``) for *both* regions' stacks: union the outputs of
+    the primary and the standby, or the standby's steps cannot reach the partners after a failover."""
+    principals: dict[str, list[pulumi.Output[str]]] = {}
+    for step in steps.values():
+        for task, role_arn in step.role_arns.items():
+            wiring = ORDER_TASKS[task]
+            if wiring.partner:
+                principals.setdefault(PARTNERS[wiring.partner].vault_role, []).append(role_arn)
+    return principals
 
 
 def _tables(config: RegionConfig, account_id: pulumi.Output[str]) -> TableRefs:

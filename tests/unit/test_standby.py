@@ -153,3 +153,15 @@ def test_strong_consistency_builds_mrsc_tables_with_a_witness(tmp_path: Path) ->
         [replica] = table.inputs["replicas"]
         assert (replica["regionName"], replica["consistencyMode"]) == ("us-west-2", "STRONG"), table.urn
         assert table.inputs["globalTableWitness"] == {"regionName": "us-east-2"}, table.urn
+
+
+def test_both_regions_name_the_roles_vaults_aws_auth_must_trust(graphs: dict[str, Graph]) -> None:
+    # Vault's aws auth role for a partner binds the function roles of both stacks (README,
+    # "Disaster recovery": Vault): each stack says which of its roles read which partner's key.
+    for stack, region in (("prod-use1", "us-east-1"), ("prod-usw2", "us-west-2")):
+        principals = graphs[stack].outputs["vaultAwsAuthPrincipals"]
+        prefix = f"arn:aws:iam::123456789012:role/order-saga-{stack}"
+        assert principals == {
+            "order-saga-payment": [f"{prefix}-{t}-{region}" for t in ("AuthorizePayment", "RefundPayment")],
+            "order-saga-courier": [f"{prefix}-{t}-{region}" for t in ("BookShipment", "CancelShipment")],
+        }

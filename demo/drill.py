@@ -1,7 +1,7 @@
 """``make dr-drill``: lose the primary region mid-spike, fail over to the warm standby, bring the
 primary back, and prove nothing was lost or done twice. Exit 1 when an invariant fails.
 
-    python -m demo.drill [--seed 1] [--orders 60] [--kill-at S] [--lag-ms 500] [--json]
+    python -m demo.drill [--seed 1] [--orders 40] [--kill-at S] [--lag-ms 500] [--json]
 
 1. ``python -m sandbox up --standby``'s two regions (same program, one embedded AWS, global
    tables replicated ``--lag-ms`` behind, last writer wins); launch-day traffic at the primary.
@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
+import signal
 import subprocess
 import sys
 import threading
@@ -63,8 +65,8 @@ PORTS = ("8180", "8181", "8182", "8200")
 @dataclass(frozen=True)
 class DrillKnobs:
     seed: int = 1
-    orders: int = 60
-    spike: float = 10.0
+    orders: int = 40
+    spike: float = 5.0
     kill_at: float | None = None
     """Seconds after the start; default: the middle of the spike."""
     lag_ms: int = 500
@@ -214,6 +216,7 @@ class Drill:
                 return  # a 4xx: the client's own mistake, not an outage
             time.sleep(0.2 * (attempt + 1))
         deadline = time.monotonic() + FAILOVER_DEADLINE_S
+        jitter, backoff = random.Random(order.key), 0.5
         while time.monotonic() < deadline:
             status, body = self._post(self.standby, order)
             if status == 202:
@@ -221,7 +224,9 @@ class Drill:
                 return
             if status != 429 and status < 500:
                 return
-            time.sleep(1.0)  # region_passive until promoted: a client backs off
+            # region_passive until promoted: back off, exponentially with full jitter
+            time.sleep(jitter.uniform(0, backoff))
+            backoff = min(backoff * 2, 4.0)
 
     def _post(self, region: Sandbox, order: PlannedOrder) -> tuple[int, dict[str, Any]]:
         headers = {
@@ -533,9 +538,6 @@ def run_drill(knobs: DrillKnobs, *, quiet: bool = False) -> dict[str, Any]:
         time_scale=knobs.time_scale,
         seed=False,
         warm_workers=1,
-        # In AWS a region scales its functions out when it takes over; the sandbox lets each
-        # function grow to this many workers, started on demand.
-        function_concurrency=3,
         replication_lag_ms=knobs.lag_ms,
     )
     pair = SandboxPair(PairSettings(settings, standby_api_port=8090 + knobs.port_offset))
@@ -604,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.kill_at is not None and args.kill_at < 0:
         parser.error("--kill-at >= 0")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    # Stopped by a signal, it still stops both regions' processes (the ``with`` in run_drill).
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     knobs = DrillKnobs(
         seed=args.seed,
         orders=args.orders,

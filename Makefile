@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install chromium profile test lint typecheck unit integration bench synth policy demo up token lambda-deps clean
+.PHONY: install chromium profile test lint typecheck unit integration bench synth policy demo dr-drill up token lambda-deps clean
 
 install: $(STAMP)
 
@@ -86,3 +86,8 @@ lambda-deps: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build .hypothesis .mypy_cache .ruff_cache
+
+# Lose the primary region mid-spike, fail over to the standby, bring the primary back; the audit
+# spans both regions (exit 1 if an invariant fails). make dr-drill DRILL_ARGS="--seed 2 --json"
+dr-drill: $(STAMP)
+	$(BIN)/python -m demo.drill $(DRILL_ARGS)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import pulumi
 
 Role = Literal["primary", "standby"]
+Consistency = Literal["eventual", "strong"]
+REGION_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 
 class ConfigError(ValueError):
@@ -58,6 +60,10 @@ class RegionConfig:
     """Primary only: where the global tables keep their replicas."""
     standby_stack: str | None = None
     """Primary only: the standby's stack name, whose bus receives every event."""
+    replica_consistency: Consistency = "eventual"
+    """Primary only: ``strong`` makes the global tables multi-Region strongly consistent (RPO 0),
+    with a witness in ``witness_region``; README, "Disaster recovery", for the trade-offs."""
+    witness_region: str | None = None
     architecture: str = "arm64"
     powertools_version: str = ""
     """The Powertools release the functions' layer carries: the one ``constraints.txt`` pins."""
@@ -143,13 +149,18 @@ def load() -> RegionConfig:
     if api_gateway_account not in ("manage", "external"):
         raise ConfigError(f"order-saga:apiGatewayAccount must be 'manage' or 'external', not {api_gateway_account!r}")
     github_repository = config.get("githubRepository")
+    region = required("region", aws)
+    standby_region, standby_stack = config.get("standbyRegion"), config.get("standbyStack")
+    consistency, witness = config.get("replicaConsistency") or "eventual", config.get("witnessRegion")
+    if role == "primary":
+        _check_pairing(region, standby_region, standby_stack, consistency, witness)
     tags = {"project": "order-saga", **_object(config, "tags", {})}
     missing = [tag for tag in REQUIRED_TAGS if not tags.get(tag)]
     if missing:
         raise ConfigError(f"order-saga:tags must include {', '.join(missing)}")
     return RegionConfig(
         stack=pulumi.get_stack(),
-        region=required("region", aws),
+        region=region,
         role=role,  # type: ignore[arg-type]
         issuers=Issuers(
             *(
@@ -170,14 +181,16 @@ def load() -> RegionConfig:
         vault_auth=vault_auth,
         vault_login_dir=config.get("vaultLoginDir") if vault_auth == "approle" else None,
         primary_stack=primary_stack if role == "standby" else None,
-        standby_region=config.get("standbyRegion") if role == "primary" else None,
-        standby_stack=config.get("standbyStack") if role == "primary" else None,
+        standby_region=standby_region if role == "primary" else None,
+        standby_stack=standby_stack if role == "primary" else None,
+        replica_consistency=consistency if role == "primary" else "eventual",  # type: ignore[arg-type]
+        witness_region=witness if role == "primary" else None,
         architecture=architecture,
         powertools_version=powertools_version(),
         api_gateway_account=api_gateway_account,  # type: ignore[arg-type]
         github_repository=github_repository,
         github_stacks=tuple(_strings(config, "githubStacks", [pulumi.get_stack()])) if github_repository else (),
-        github_regions=tuple(_strings(config, "githubRegions", [required("region", aws)])) if github_repository else (),
+        github_regions=tuple(_strings(config, "githubRegions", [region])) if github_repository else (),
         github_deploy_policy_arns=tuple(_strings(config, "githubDeployPolicyArns", [])) if github_repository else (),
         log_retention_days=config.get_int("logRetentionDays") or 30,
         archive_retention_days=config.get_int("archiveRetentionDays") or 30,
@@ -191,6 +204,33 @@ def load() -> RegionConfig:
         sweeper_interval_minutes=config.get_int("sweeperIntervalMinutes") or 5,
         tags=tags,
     )
+
+
+def _check_pairing(
+    region: str, standby_region: str | None, standby_stack: str | None, consistency: str, witness: str | None
+) -> None:
+    """What failing over to the standby relies on: its region and stack named together (the
+    replicas and the forwarding target), a real region other than this one, and, for strong
+    consistency, a third region as witness."""
+    if bool(standby_region) != bool(standby_stack):
+        raise ConfigError("order-saga:standbyRegion and order-saga:standbyStack are set together, or neither")
+    if standby_region and not REGION_NAME.match(standby_region):
+        raise ConfigError(f"order-saga:standbyRegion must be an AWS region name, not {standby_region!r}")
+    if standby_region == region:
+        raise ConfigError(
+            f"order-saga:standbyRegion must differ from aws:region ({region}): a standby in the same region"
+        )
+    if consistency not in ("eventual", "strong"):
+        raise ConfigError(f"order-saga:replicaConsistency must be 'eventual' or 'strong', not {consistency!r}")
+    if consistency == "strong":
+        if not standby_region:
+            raise ConfigError("order-saga:replicaConsistency 'strong' needs order-saga:standbyRegion")
+        if not witness or not REGION_NAME.match(witness) or witness in (region, standby_region):
+            raise ConfigError(
+                "order-saga:witnessRegion must name a third AWS region when order-saga:replicaConsistency is 'strong'"
+            )
+    elif witness:
+        raise ConfigError("order-saga:witnessRegion is only for order-saga:replicaConsistency 'strong'")
 
 
 def _object(config: pulumi.Config, key: str, default: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -22,13 +23,13 @@ from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
 
 START_DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 START_MAX_RECEIVES = 5
+# Forwarding to the standby's bus: EventBridge retries a failed delivery with backoff for up to
+# a day (its maximum), then the event rests in the forwarding DLQ (14 days) and an alarm fires.
+FORWARD_MAX_EVENT_AGE_SECONDS = 24 * 3600
+FORWARD_MAX_RETRY_ATTEMPTS = 185
 # Concurrent starters cap the StartExecution rate: 10 pollers x batches of 10 stays well
 # under the Standard quota (us-east-1: 300/s sustained); the queue holds the rest of a spike.
 STARTER_MAX_CONCURRENCY = 10
-
-
-# EventBridge's own maximum: keep retrying the standby's bus for 24 hours.
-FORWARD_MAX_AGE_SECONDS = 24 * 3600
 
 
 def _events_may_send(queue_arn: pulumi.Input[str], rule_arn: pulumi.Input[str]) -> dict[str, object]:
@@ -55,13 +56,16 @@ class OrderEventsArgs:
     forward_to_bus_arn: pulumi.Input[str] | None = None
     """Primary only: every event is also sent to the standby's bus, for replay after failover."""
     alarm_topic_arn: pulumi.Input[str] | None = None
-    """Where the alarm on undeliverable forwarded events goes (with ``forward_to_bus_arn``)."""
+    """With ``forward_to_bus_arn``: alarmed when a forwarded event lands in the forwarding DLQ."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
+        found = []
         if not 1 <= self.archive_retention_days <= 3650:
-            return [f"archive_retention_days must be 1..3650, not {self.archive_retention_days}"]
-        return []
+            found.append(f"archive_retention_days must be 1..3650, not {self.archive_retention_days}")
+        if self.forward_to_bus_arn is not None and self.alarm_topic_arn is None:
+            found.append("forward_to_bus_arn needs alarm_topic_arn (the forwarding DLQ is alarmed)")
+        return found
 
 
 def bus_name(name_prefix: str) -> str:
@@ -71,6 +75,8 @@ def bus_name(name_prefix: str) -> str:
 class OrderEvents(pulumi.ComponentResource):
     bus_name: pulumi.Output[str]
     bus_arn: pulumi.Output[str]
+    forward_dead_letter_queue_url: pulumi.Output[str] | None = None
+    """Primary only: where forwarded events the standby's bus refused end up."""
 
     def __init__(self, name: str, args: OrderEventsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = args.problems()
@@ -117,11 +123,10 @@ class OrderEvents(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        # What the standby's bus does not take within the retries (its region down) waits here,
-        # alarmed, instead of being dropped.
+        # What the standby's bus would not take (throttled, unreachable) after a day of retries.
         dlq = aws.sqs.Queue(
             f"{name}-forward-dlq",
-            name=f"{args.name_prefix}-forward-to-standby-dlq",
+            name=f"{args.name_prefix}-forward-dlq",
             sqs_managed_sse_enabled=True,
             message_retention_seconds=START_DLQ_RETENTION_SECONDS,
             tags=tags,
@@ -140,19 +145,23 @@ class OrderEvents(pulumi.ComponentResource):
             arn=args.forward_to_bus_arn,
             role_arn=role.arn,
             dead_letter_config={"arn": dlq.arn},
-            retry_policy={"maximum_event_age_in_seconds": FORWARD_MAX_AGE_SECONDS, "maximum_retry_attempts": 185},
+            retry_policy={
+                "maximum_event_age_in_seconds": FORWARD_MAX_EVENT_AGE_SECONDS,
+                "maximum_retry_attempts": FORWARD_MAX_RETRY_ATTEMPTS,
+            },
             opts=child,
         )
-        if args.alarm_topic_arn is not None:
-            queue_depth_alarm(
-                f"{name}-forward-dlq-depth",
-                alarm_name=f"{args.name_prefix}-forward-to-standby-dlq",
-                description="Events the standby's bus did not take: replay them once it is back",
-                queue_name=dlq.name,
-                topic_arn=args.alarm_topic_arn,
-                tags=tags,
-                opts=child,
-            )
+        assert args.alarm_topic_arn is not None  # problems() guarantees it
+        queue_depth_alarm(
+            f"{name}-forward-dlq-depth",
+            alarm_name=f"{args.name_prefix}-forward-dlq",
+            description="Events the standby's bus did not take: its archive misses them",
+            queue_name=dlq.name,
+            topic_arn=args.alarm_topic_arn,
+            tags=tags,
+            opts=child,
+        )
+        self.forward_dead_letter_queue_url = dlq.url
 
 
 @dataclass
@@ -164,6 +173,12 @@ class SagaStarterArgs:
     name_prefix: str
     region: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    region_role: str | None = None
+    """``primary`` or ``standby``: the starter starts nothing while its region is passive."""
+    orders_table_name: pulumi.Input[str] | None = None
+    """With ``region_role``: where the region control item is."""
+    control_statement: dict[str, Any] | None = None
+    """With ``region_role``: the IAM statement that reads the control item and order owners."""
 
 
 class SagaStarter(pulumi.ComponentResource):
@@ -212,17 +227,25 @@ class SagaStarter(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{name}-target", rule=rule.name, event_bus_name=args.bus_name, arn=queue.arn, opts=child
         )
+        environment: dict[str, pulumi.Input[str]] = {
+            "STATE_MACHINE_ARN": args.state_machine_arn,
+            "POWERTOOLS_SERVICE_NAME": "order-saga-starter",
+        }
+        control: list[dict[str, Any]] = []
+        if args.region_role is not None:
+            if args.orders_table_name is None or args.control_statement is None:
+                raise ValueError("region_role needs orders_table_name and control_statement")
+            environment |= {"REGION_ROLE": args.region_role, "ORDERS_TABLE": args.orders_table_name}
+            control.append(args.control_statement)
         starter = Function(
             f"{args.name_prefix}-saga-starter",
             FunctionArgs(
                 handler="handlers.starter.lambda_handler",
                 role_name=f"{args.name_prefix}-saga-starter-{args.region}",
                 settings=args.function,
-                environment={
-                    "STATE_MACHINE_ARN": args.state_machine_arn,
-                    "POWERTOOLS_SERVICE_NAME": "order-saga-starter",
-                },
+                environment=environment,
                 statements=[
+                    *control,
                     iam.allow(["states:StartExecution"], [args.state_machine_arn]),
                     iam.allow(
                         [

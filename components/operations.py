@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from components import iam
 from components.function import Function, FunctionArgs, FunctionSettings
+from handlers.ownership import CONTROL_KEY, OWNER_ATTRIBUTE
 
 SWEEPER_TIMEOUT_SECONDS = 120
 """A scan of the orders table and one DescribeExecution per candidate."""
@@ -60,9 +61,39 @@ def sweeper_statements(saga: SagaResources) -> list[dict[str, Any]]:
     ]
 
 
+# The attributes handlers/ownership.py writes (and, for a claim, reads in its condition).
+OWNER_ATTRIBUTES = ["orderId", OWNER_ATTRIBUTE, "ownerClaimedAt", "status"]
+CONTROL_ATTRIBUTES = ["orderId", "activeRegion", "epoch", "promotedAt", "promotedBy"]
+
+
+def claim_owner(orders_table_arn: pulumi.Input[str]) -> dict[str, Any]:
+    """Claim an unsettled order for this region (a failover): an update of the owner only."""
+    return iam.allow(
+        ["dynamodb:UpdateItem"],
+        [orders_table_arn],
+        **{"ForAllValues:StringEquals": {"dynamodb:Attributes": OWNER_ATTRIBUTES}},
+    )
+
+
+def write_control(orders_table_arn: pulumi.Input[str]) -> dict[str, Any]:
+    """Write the region control item (``python -m ops promote``), and no order."""
+    return iam.allow(
+        ["dynamodb:PutItem"],
+        [orders_table_arn],
+        **{
+            "ForAllValues:StringEquals": {
+                "dynamodb:LeadingKeys": [CONTROL_KEY],
+                "dynamodb:Attributes": CONTROL_ATTRIBUTES,
+            }
+        },
+    )
+
+
 def operator_statements(saga: SagaResources) -> list[dict[str, Any]]:
-    """trace, parked, resolve, redrive, reconcile: and nothing else."""
+    """trace, parked, resolve, redrive, reconcile, region, promote: and nothing else."""
     return [
+        claim_owner(saga.orders_table_arn),
+        write_control(saga.orders_table_arn),
         iam.allow(READ_ORDERS, [saga.orders_table_arn]),
         iam.allow([*READ_EXECUTIONS, "states:RedriveExecution"], [execution_arns(saga.state_machine_arn)]),
         iam.allow(["states:SendTaskSuccess"], [saga.state_machine_arn]),
@@ -99,6 +130,9 @@ class SweeperArgs:
     min_age_seconds: int = 900
     """PENDING orders younger than this may still be in the start queue: left alone."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    region_role: str | None = None
+    """``primary`` or ``standby``: sweep only while the region is active, and adopt the orders
+    the other region left (handlers/ownership.py)."""
 
     def problems(self) -> list[str]:
         found = []
@@ -135,8 +169,10 @@ class Sweeper(pulumi.ComponentResource):
                     "START_DLQ_URL": args.saga.start_dead_letter_queue_url,
                     "MIN_AGE_SECONDS": str(args.min_age_seconds),
                     "POWERTOOLS_SERVICE_NAME": service,
+                    **({"REGION_ROLE": args.region_role} if args.region_role else {}),
                 },
-                statements=sweeper_statements(args.saga),
+                statements=sweeper_statements(args.saga)
+                + ([claim_owner(args.saga.orders_table_arn)] if args.region_role else []),
                 reserved_concurrency=1,  # one sweep at a time: two would publish every event twice
             ),
             opts=child,

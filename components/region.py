@@ -20,13 +20,15 @@ from components.config import ConfigError, RegionConfig, stack_prefix
 from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs, bus_name
 from components.function import Function, FunctionArgs, FunctionSettings
 from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs, task_service
-from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs
+from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs, claim_owner
 from components.order_saga import ORDER_SAGA
 from components.preflight import check_concurrency_quota
+from components.saga.stand_down import StandDown
 from components.saga_machine import Saga, SagaArgs
 from components.step import SagaStepComponent, SagaStepComponentArgs, TaskArgs
 from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
 from handlers.contract import PARTNERS, PAYMENT_GATEWAY
+from handlers.ownership import OWNER_ATTRIBUTE, RegionStandsDown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPENDENCIES_LAYER = ROOT / "build" / "lambda-deps"
@@ -160,6 +162,10 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
             region=config.region,
             log_retention_days=config.log_retention_days,
             tags=tags,
+            # A resumed execution in a region that lost the order ends without effects.
+            stand_down=StandDown(
+                region=config.region, errors=(RegionStandsDown.__name__,), owner_attribute=OWNER_ATTRIBUTE
+            ),
         ),
     )
     starter = SagaStarter(
@@ -172,6 +178,10 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
             name_prefix=prefix,
             region=config.region,
             tags=tags,
+            region_role=config.role,
+            orders_table_name=tables.names["orders"],
+            # Is the region active (the control item), and who owns the order (its item).
+            control_statement=iam.allow(["dynamodb:GetItem"], [tables.arns["orders"]]),
         ),
     )
     api = _api(config, function, tables, events, api_logging.account)
@@ -196,8 +206,14 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         "eventBusArn": events.bus_arn,
         "sagaStartQueueUrl": starter.queue_url,
         "sagaStartDeadLetterQueueUrl": starter.dead_letter_queue_url,
+        **(
+            {"forwardDeadLetterQueueUrl": events.forward_dead_letter_queue_url}
+            if events.forward_dead_letter_queue_url
+            else {}
+        ),
         "deadLetterQueueUrls": {name: step.dead_letter_queue_url for name, step in steps.items()},
         "alarmTopicArn": alarms.topic_arn,
+        "vaultAwsAuthPrincipals": _vault_principals(steps),
         **operations,
         "powertoolsLayerParameter": powertools_layer_parameter(config),
         **{f"{table}TableName": name for table, name in tables.names.items()},
@@ -227,22 +243,22 @@ def _operations(
         step_dead_letter_queue_arns=[step.dead_letter_queue_arn for step in steps.values()],
     )
     outputs: dict[str, Any] = {}
-    # The standby is passive: a sweeper there would start sagas the primary is running.
-    # After a failover, `python -m ops reconcile` against the promoted region does its job.
-    if config.role == "primary":
-        sweeper = Sweeper(
-            "sweeper",
-            SweeperArgs(
-                saga=resources,
-                function=function,
-                alarm_topic_arn=alarms.topic_arn,
-                name_prefix=config.prefix,
-                region=config.region,
-                interval_minutes=config.sweeper_interval_minutes,
-                tags=config.tags,
-            ),
-        )
-        outputs["sweeperFunctionName"] = sweeper.function_name
+    # In both regions: a passive region's sweeper sweeps nothing (handlers/ownership.py), so a
+    # promoted standby sweeps at once, and adopts what the lost region left unsettled.
+    sweeper = Sweeper(
+        "sweeper",
+        SweeperArgs(
+            saga=resources,
+            function=function,
+            alarm_topic_arn=alarms.topic_arn,
+            name_prefix=config.prefix,
+            region=config.region,
+            interval_minutes=config.sweeper_interval_minutes,
+            tags=config.tags,
+            region_role=config.role,
+        ),
+    )
+    outputs["sweeperFunctionName"] = sweeper.function_name
     provider = config.operators_identity_provider
     operators = OperatorsRole(
         "operators",
@@ -257,11 +273,29 @@ def _operations(
     return outputs | {"operatorsRoleArn": operators.role_arn}
 
 
+def _vault_principals(steps: dict[str, SagaStepComponent]) -> dict[str, list[pulumi.Output[str]]]:
+    """By Vault role: the function roles that read that partner's key. Vault's ``aws`` auth role
+    binds these (``bound_iam_principal_arn``) for *both* regions' stacks: union the outputs of
+    the primary and the standby, or the standby's steps cannot reach the partners after a failover."""
+    principals: dict[str, list[pulumi.Output[str]]] = {}
+    for step in steps.values():
+        for task, role_arn in step.role_arns.items():
+            wiring = ORDER_TASKS[task]
+            if wiring.partner:
+                principals.setdefault(PARTNERS[wiring.partner].vault_role, []).append(role_arn)
+    return principals
+
+
 def _tables(config: RegionConfig, account_id: pulumi.Output[str]) -> TableRefs:
     if config.role == "primary":
         return OrderTables(
             "tables",
-            OrderTablesArgs(name_prefix=config.prefix, replica_region=config.standby_region, tags=config.tags),
+            OrderTablesArgs(
+                name_prefix=config.prefix,
+                replica_region=config.standby_region,
+                strong_consistency_witness=config.witness_region if config.replica_consistency == "strong" else None,
+                tags=config.tags,
+            ),
         ).refs
     assert config.primary_stack is not None  # load() guarantees it for a standby
     return standby_tables(pulumi.StackReference(config.primary_stack), config.region, account_id)
@@ -281,6 +315,7 @@ def _task(task: str, config: RegionConfig, tables: TableRefs) -> TaskArgs:
         raise ConfigError(f"saga task {task!r} has no handler: wire it in components.region.ORDER_TASKS")
     environment: dict[str, pulumi.Input[str]] = {
         "ORDERS_TABLE": tables.names["orders"],
+        "REGION_ROLE": config.role,  # the guard before every effect (handlers/ownership.py)
         "POWERTOOLS_SERVICE_NAME": task_service(task),
     }
     statements = [iam.allow(STAMP_ORDER, [tables.arns["orders"]])]
@@ -321,10 +356,12 @@ def _api(
                 "ORDERS_TABLE": tables.names["orders"],
                 "INVENTORY_TABLE": tables.names["inventory"],
                 "EVENT_BUS": events.bus_name,
+                "REGION_ROLE": config.role,  # a passive region takes no order
                 "POWERTOOLS_SERVICE_NAME": "order-saga-intake",
             },
             statements=[
                 iam.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [tables.arns["orders"]]),
+                claim_owner(tables.arns["orders"]),  # a failed-over client's order, replicated here
                 # The catalog only: intake reads SKU# items of the inventory table, never stock.
                 iam.allow(
                     ["dynamodb:BatchGetItem"],

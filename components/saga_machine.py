@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from components import iam
 from components.saga import SagaBindings, SagaDefinition, compile_saga
+from components.saga.stand_down import StandDown, with_stand_down
 from components.step import SagaStepComponent
 
 
@@ -34,6 +35,9 @@ class SagaArgs:
     region: str
     log_retention_days: int = 30
     tags: Mapping[str, str] = field(default_factory=dict)
+    stand_down: StandDown | None = None
+    """One of a pair of regions on a global table: end an execution without effects where this
+    region does not own the order (``components.saga.stand_down``)."""
 
     def problems(self) -> list[str]:
         declared = [step.name for step in self.definition.steps]
@@ -75,6 +79,7 @@ class Saga(pulumi.ComponentResource):
         statements = [
             iam.allow(["lambda:InvokeFunction"], list(functions.values())),
             iam.allow(["sqs:SendMessage"], [step.dead_letter_queue_arn for step in args.steps.values()]),
+            # GetItem: after a refused status write, the saga reads the order (settled? owned elsewhere?).
             iam.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn]),
             iam.allow(["events:PutEvents"], [args.event_bus_arn]),
             iam.allow_without_resource(iam.LOG_DELIVERY_ACTIONS),
@@ -98,7 +103,7 @@ class Saga(pulumi.ComponentResource):
             queues=pulumi.Output.all(**queues),
             table=args.table_name,
             bus=args.event_bus_name,
-        ).apply(lambda bound: json.dumps(compile_saga(args.definition, _bindings(bound)), indent=2))
+        ).apply(lambda bound: json.dumps(_definition(args, bound), indent=2))
         machine = aws.sfn.StateMachine(
             name,
             name=f"{args.name_prefix}-{args.definition.name}",
@@ -118,6 +123,13 @@ class Saga(pulumi.ComponentResource):
         self.state_machine_name = machine.name
         self.role_arn = role.arn
         self.register_outputs({"stateMachineArn": machine.arn})
+
+
+def _definition(args: SagaArgs, bound: dict[str, Any]) -> dict[str, Any]:
+    definition = compile_saga(args.definition, _bindings(bound))
+    if args.stand_down is not None:
+        definition = with_stand_down(definition, args.stand_down, bound["table"])
+    return definition
 
 
 def _bindings(bound: dict[str, Any]) -> SagaBindings:

@@ -75,6 +75,8 @@ class SagaStepComponent(pulumi.ComponentResource):
             tasks.append((args.step.compensation, args.compensation))
 
         self.function_arns = {}
+        self.role_arns: dict[str, pulumi.Output[str]] = {}
+        """By task: its function's role (what Vault's ``aws`` auth binds for a partner's key)."""
         for task, task_args in tasks:
             physical = f"{args.name_prefix}-{task}"
             function = Function(
@@ -90,6 +92,7 @@ class SagaStepComponent(pulumi.ComponentResource):
                 opts=child,
             )
             self.function_arns[task] = function.function_arn
+            self.role_arns[task] = function.role_arn
 
         queue = aws.sqs.Queue(
             f"{name}-dlq",

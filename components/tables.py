@@ -30,6 +30,9 @@ class OrderTablesArgs:
     name_prefix: str
     replica_region: str | None = None
     """Where the global tables keep a replica (the warm standby's region)."""
+    strong_consistency_witness: str | None = None
+    """Multi-Region strong consistency (MRSC): the witness region. The consistency mode cannot
+    change after a table is created, and MRSC needs empty tables and three regions of one set."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -62,6 +65,7 @@ class OrderTables(pulumi.ComponentResource):
                     "point_in_time_recovery": True,
                     "deletion_protection_enabled": True,
                     "propagate_tags": True,
+                    **({"consistency_mode": "STRONG"} if args.strong_consistency_witness else {}),
                 }
             ]
             if args.replica_region
@@ -81,6 +85,9 @@ class OrderTables(pulumi.ComponentResource):
                 stream_enabled=True,
                 stream_view_type="NEW_AND_OLD_IMAGES",
                 replicas=replicas,
+                global_table_witness={"region_name": args.strong_consistency_witness}
+                if args.strong_consistency_witness
+                else None,
                 hash_key=_key(table),
                 attributes=_attributes(table),
                 global_secondary_indexes=_indexes(table),

@@ -556,8 +556,65 @@ table.summary td:first-child { color: #444; width: 240px; } .empty, .more { colo
 """
 
 
-def as_html(report: dict[str, Any], run: LaunchDayRun, plan: Plan) -> str:
-    """The whole page: verdict, key numbers, charts, the audit per invariant, summary, parked orders."""
+TIMELINE_EVENTS = (
+    ("killed", "the primary region goes dark"),
+    ("promoted", "runbook: promote (the standby is active)"),
+    ("reconciled", "runbook: reconcile (the standby adopts the primary's unsettled orders)"),
+    ("first_standby_accept", "first order accepted by the standby"),
+    ("all_settled", "every accepted order settled"),
+    ("back", "the primary comes back (its executions resume and stand down)"),
+    ("done", "replicas drained and agree; the audit runs"),
+)
+
+
+def drill_section(drill: dict[str, Any], report: dict[str, Any]) -> str:
+    """The disaster-recovery drill: RTO and RPO, what happened when, the runbook as it ran."""
+    timeline = drill.get("timeline_s", {})
+    killed = timeline.get("killed")
+    rows = []
+    for key, label in TIMELINE_EVENTS:
+        at = timeline.get(key)
+        after = "" if at is None or killed is None else f"{at - killed:+.1f} s"
+        rows.append(f"<tr><td>{escape(label)}</td><td>{'—' if at is None else f'{at:.1f} s'}</td><td>{after}</td></tr>")
+    rto = report.get("rto_seconds", {})
+    cards = [
+        ("RTO: standby accepts", rto.get("first_accepted_by_standby"), "s after the kill"),
+        ("RTO: all settled", rto.get("all_settled"), "s after the kill"),
+        ("RPO", report.get("rpo_orders"), "orders missing at promotion"),
+        ("double effects", report.get("double_effects"), "orders"),
+        ("re-sent by clients", len(drill.get("resubmitted_by_clients", [])), "same key"),
+    ]
+    card_html = "".join(
+        f'<div class="card"><div class="label">{escape(label)}</div>'
+        f'<div class="big">{escape("—" if value is None else str(value))}</div>'
+        f'<div class="small">{escape(unit)}</div></div>'
+        for label, value, unit in cards
+    )
+    steps = "".join(
+        f"<tr><td><code>{escape(step['command'])}</code></td><td>{step['at']:.1f} s</td>"
+        f"<td>{step['seconds']:.1f} s</td><td>{step['exit']}</td></tr>"
+        for step in drill.get("runbook", [])
+    )
+    executions = ", ".join(f"{k} {v}" for k, v in sorted(drill.get("primary_executions_by_status", {}).items()))
+    return f"""<h2>Disaster-recovery drill</h2>
+<p class="sub">The primary went dark mid-spike; clients failed over to the standby with their
+Idempotency-Keys; the runbook ran against the standby alone; the primary came back and its
+resumed executions stood down. Replication lag {escape(str(drill.get("knobs", {}).get("lag_ms")))} ms,
+last writer wins.</p>
+<div class="cards">{card_html}</div>
+<h3>What happened when</h3>
+<table class="timeline"><thead><tr><th>event</th><th>since the start</th><th>since the kill</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table>
+<h3>The runbook, as it ran</h3>
+<table><thead><tr><th>command</th><th>at</th><th>took</th><th>exit</th></tr></thead><tbody>{steps}</tbody></table>
+<p class="sub">The primary's executions after it came back: {escape(executions or "none")};
+{escape(str(drill.get("backlog_applied_to_primary", 0)))} replicated writes reached it before they resumed.</p>
+"""
+
+
+def as_html(report: dict[str, Any], run: LaunchDayRun, plan: Plan, drill: dict[str, Any] | None = None) -> str:
+    """The whole page: verdict, key numbers, charts, the audit per invariant, summary, parked
+    orders; with ``drill`` (``python -m demo.drill``), its section after the key numbers."""
     spans = _spans_of(plan, report)
     x_top = _x_top(run, plan)
     failed = report.get("invariants_failed", [])
@@ -574,11 +631,12 @@ def as_html(report: dict[str, Any], run: LaunchDayRun, plan: Plan) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>order-saga: launch day in the sandbox</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
 <body><main>
-<h1>Launch day in the sandbox</h1>
+<h1>Launch day in the sandbox{" — region failover drill" if drill else ""}</h1>
 <p class="sub">{_human(report.get("submitted"))} orders over {_seconds(report.get("duration_s", 0.0))}; the spike and
 the courier outage are shaded on every chart.</p>
 {verdict}
 {_cards(report)}
+{drill_section(drill, report) if drill else ""}
 <h2>Over time</h2>
 <div class="charts">
 {_latency_figure(run, spans, x_top)}

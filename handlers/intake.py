@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from handlers import ownership
 from handlers.config import setting
 from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
 from handlers.order_request import OrderRequest
@@ -52,13 +53,25 @@ class ApiError(Exception):
 
 
 class Intake:
-    def __init__(self, orders: OrdersTable, catalog: Any, events: Any, event_bus: str) -> None:
+    def __init__(
+        self,
+        orders: OrdersTable,
+        catalog: Any,
+        events: Any,
+        event_bus: str,
+        region: ownership.RegionControl | None = None,
+    ) -> None:
+        """``region``: this region's ``ownership.RegionControl`` (None: one region, always active)."""
         self.orders = orders
         self.catalog = catalog
         self.events = events
         self.event_bus = event_bus
+        self.region = region
 
     def submit(self, customer_id: str, idempotency_key: str, body: str) -> tuple[int, dict[str, Any]]:
+        if self.region is not None and not self.region.active():
+            # A warm standby takes no order until promoted: nothing is written, the client retries.
+            raise ApiError(503, "region_passive", "this region is a standby; retry with the same Idempotency-Key")
         request = parse_order(body)
         prices = self._prices([line.sku for line in request.items])
         request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
@@ -81,11 +94,20 @@ class Intake:
             "createdAt": now(),
             "steps": {},
         }
+        if self.region is not None:
+            item[ownership.OWNER_ATTRIBUTE] = self.region.region
         if not self.orders.create(item):
             existing = self.orders.find(order_id) or {}
             if existing.get("requestHash") != request_hash:
                 raise ApiError(409, "idempotency_key_reused", "this Idempotency-Key was used for another order")
             metrics.add_metric(name="IntakeReplays", unit=MetricUnit.Count, value=1)
+            if existing.get("status") in ownership.SETTLED:
+                return 202, {"orderId": order_id, "status": existing["status"]}  # nothing left to start
+            owner = existing.get(ownership.OWNER_ATTRIBUTE)
+            if self.region is not None and owner and owner != self.region.region:
+                # A client failed over with its key: the order replicated here, its saga was
+                # in the lost region. This region takes it over before starting one.
+                self.region.claim(order_id)
         # Published on every (re)try: a lost publish is repaired by the client's retry, and
         # a duplicate event starts nothing (the execution name is the orderId).
         self._publish(order_id, customer_id)
@@ -170,6 +192,7 @@ def intake() -> Intake:
         dynamodb.Table(setting("INVENTORY_TABLE")),
         boto3.client("events"),
         setting("EVENT_BUS"),
+        ownership.from_environment(),
     )
 
 

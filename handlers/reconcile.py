@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
+from handlers.ownership import OWNER_ATTRIBUTE, RegionControl, RegionStandsDown
 
 SETTLED = ("CONFIRMED", "CANCELLED_COMPENSATED")
 PARKED = "NEEDS_REVIEW"
@@ -34,18 +35,25 @@ RESTARTED = "restarted"
 """No execution: OrderSubmitted published again (the fix)."""
 WOULD_RESTART = "would restart"
 """The same, under ``dry_run``: nothing was changed."""
+ADOPTED = "adopted"
+"""Owned by another region (a failover): claimed for this one, and OrderSubmitted published here."""
+WOULD_ADOPT = "would adopt"
+"""The same, under ``dry_run``."""
 RUNNING = "running"
 """An execution is driving it: nothing to do (a stale start message is deleted)."""
 SETTLED_ALREADY = "settled"
 """It reached a terminal status or is parked for an operator: nothing to do."""
 HALTED = "halted"
 """Its execution ended without settling it: ``python -m ops redrive`` (a human)."""
+RAN_HERE_BEFORE = "ran here before"
+"""Owned by another region, yet this region has an execution of that name (a second failover
+of one order): a new one cannot take the name; a human looks."""
 NO_ORDER = "no order item"
 """A start message for an order the table does not hold: a human looks (kept on the queue)."""
 UNREADABLE = "unreadable start message"
 """A start message that is not an OrderSubmitted event (kept on the queue)."""
 
-NEEDS_A_HUMAN = (HALTED, NO_ORDER, UNREADABLE)
+NEEDS_A_HUMAN = (HALTED, NO_ORDER, UNREADABLE, RAN_HERE_BEFORE)
 
 
 @dataclass
@@ -69,7 +77,7 @@ class Reconciliation:
 
     @property
     def fixed(self) -> list[Finding]:
-        return [f for f in self.findings if f.action in (RESTARTED, WOULD_RESTART)]
+        return [f for f in self.findings if f.action in (RESTARTED, WOULD_RESTART, ADOPTED, WOULD_ADOPT)]
 
     @property
     def needs_a_human(self) -> list[Finding]:
@@ -110,8 +118,12 @@ class Reconciler:
         state_machine_arn: str,
         event_bus: str,
         start_dead_letter_queue_url: str,
+        region: RegionControl | None = None,
     ) -> None:
-        """``orders_table`` is a boto3 ``Table`` resource; the rest are boto3 clients."""
+        """``orders_table`` is a boto3 ``Table`` resource; the rest are boto3 clients. With
+        ``region`` (a warm-standby pair), a passive region reconciles nothing, and the active one
+        adopts the unsettled orders another region owned: PENDING ones and parked ones (their
+        task tokens were in the other region), claimed first, then started here."""
         self.orders = orders_table
         self.stepfunctions = stepfunctions
         self.events = events
@@ -119,6 +131,7 @@ class Reconciler:
         self.state_machine_arn = state_machine_arn
         self.event_bus = event_bus
         self.start_dlq_url = start_dead_letter_queue_url
+        self.region = region
 
     def run(
         self,
@@ -129,7 +142,10 @@ class Reconciler:
         progress: Callable[[int, int], None] | None = None,
     ) -> Reconciliation:
         """Look at PENDING orders created before ``now - older_than`` and every message in the
-        start DLQ (whatever its age: it failed five deliveries). ``dry_run`` changes nothing."""
+        start DLQ (whatever its age: it failed five deliveries). ``dry_run`` changes nothing.
+        Raises ``RegionStandsDown`` in a passive region: promote it first."""
+        if self.region is not None and not self.region.active(fresh=True):
+            raise RegionStandsDown(f"{self.region.region} is passive: promote it before reconciling")
         cutoff = ((now or datetime.now(UTC)) - older_than).isoformat(timespec="milliseconds")
         result = Reconciliation(dry_run=dry_run)
         candidates: dict[str, _Candidate] = {}
@@ -155,6 +171,12 @@ class Reconciler:
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": {":pending": "PENDING", ":cutoff": cutoff},
         }
+        if self.region is not None:  # and orders parked in another region, whose tokens are lost
+            arguments["FilterExpression"] = (
+                "(#status = :pending OR (#status = :parked AND #owner <> :me)) AND createdAt < :cutoff"
+            )
+            arguments["ExpressionAttributeNames"]["#owner"] = OWNER_ATTRIBUTE
+            arguments["ExpressionAttributeValues"] |= {":parked": PARKED, ":me": self.region.region}
         while True:
             page = self.orders.scan(**arguments)
             yield from page.get("Items", [])
@@ -194,7 +216,12 @@ class Reconciler:
         finding.status = str(item.get("status"))
         execution = self._execution(candidate.order_id)
         finding.execution_status = execution.get("status") if execution else None
-        if finding.status in SETTLED or finding.status == PARKED:
+        owner = item.get(OWNER_ATTRIBUTE)
+        if finding.status in SETTLED:
+            finding.action = SETTLED_ALREADY
+        elif self.region is not None and owner and owner != self.region.region:
+            self._adopt(candidate, finding, item, execution, dry_run)
+        elif finding.status == PARKED:
             finding.action = SETTLED_ALREADY
         elif execution is None:
             finding.action = WOULD_RESTART if dry_run else RESTARTED
@@ -209,6 +236,30 @@ class Reconciler:
         if candidate.receipt_handle and not dry_run and finding.action != NO_ORDER:
             self.sqs.delete_message(QueueUrl=self.start_dlq_url, ReceiptHandle=candidate.receipt_handle)
         return finding
+
+    def _adopt(
+        self,
+        candidate: _Candidate,
+        finding: Finding,
+        item: dict[str, Any],
+        execution: dict[str, Any] | None,
+        dry_run: bool,
+    ) -> None:
+        """An unsettled order another region owned: claim it, then start it here (its steps are
+        idempotent under the order's keys, so what the other region did is found, not redone)."""
+        assert self.region is not None
+        finding.detail = f"owned by {item.get(OWNER_ATTRIBUTE)}"
+        if execution is not None:
+            finding.action = RAN_HERE_BEFORE
+            return
+        if dry_run:
+            finding.action = WOULD_ADOPT
+            return
+        if not self.region.claim(candidate.order_id):
+            finding.action = SETTLED_ALREADY  # settled since it was read
+            return
+        finding.action = ADOPTED
+        self._publish(candidate.order_id, candidate.customer_id or str(item["customerId"]))
 
     def _execution(self, order_id: str) -> dict[str, Any] | None:
         try:

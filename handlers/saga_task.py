@@ -16,6 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
+from handlers import ownership
+
 logger = Logger()
 metrics = Metrics(namespace="OrderSaga")
 
@@ -44,6 +46,10 @@ def saga_task(
             try:
                 order_id = SagaTaskInput.model_validate(event).orderId
                 logger.set_correlation_id(order_id)
+                # Before any effect: a passive region, or one that no longer owns the order, stands down.
+                guard = ownership.from_environment()
+                if guard is not None:
+                    guard.check_task(order_id)
                 result = work(order_id)
             except Exception as error:
                 metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)

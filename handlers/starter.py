@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from handlers import ownership
 from handlers.config import setting
 from handlers.contract import ORDER_SUBMITTED
 
@@ -47,13 +48,24 @@ class OrderSubmitted(BaseModel):
 
 
 class Starter:
-    def __init__(self, stepfunctions: Any, state_machine_arn: str) -> None:
+    def __init__(
+        self, stepfunctions: Any, state_machine_arn: str, region: ownership.RegionControl | None = None
+    ) -> None:
+        """``region``: this region's ``ownership.RegionControl`` (None: always active)."""
         self.stepfunctions = stepfunctions
         self.state_machine_arn = state_machine_arn
+        self.region = region
 
     def start(self, record: SQSRecord) -> str:
         order = OrderSubmitted.model_validate_json(record.body).detail
         logger.set_correlation_id(order.orderId)
+        if self.region is not None and not self.region.startable(order.orderId):
+            # A passive standby starts nothing: the primary runs this order. Nor does a promoted
+            # one start an order it does not own (an event the primary forwarded before it was
+            # lost): reconcile adopts it. The event stays in the bus's archive and the order in
+            # the replicated table; the message is done with.
+            metrics.add_metric(name="PassiveSkips", unit=MetricUnit.Count, value=1)
+            return "not this region's: not started"
         arguments = {
             "stateMachineArn": self.state_machine_arn,
             "name": order.orderId,
@@ -98,7 +110,9 @@ def carry_trace_header(stepfunctions: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def starter() -> Starter:
-    return Starter(carry_trace_header(boto3.client("stepfunctions")), setting("STATE_MACHINE_ARN"))
+    return Starter(
+        carry_trace_header(boto3.client("stepfunctions")), setting("STATE_MACHINE_ARN"), ownership.from_environment()
+    )
 
 
 @logger.inject_lambda_context

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handlers import ownership
 from handlers.config import setting
 from handlers.reconcile import Reconciler
 
@@ -38,11 +39,16 @@ def reconciler() -> Reconciler:
         state_machine_arn=setting("STATE_MACHINE_ARN"),
         event_bus=setting("EVENT_BUS"),
         start_dead_letter_queue_url=setting("START_DLQ_URL"),
+        region=ownership.from_environment(),
     )
 
 
 def sweep(sweeper: Reconciler, min_age: timedelta) -> dict[str, Any]:
-    result = sweeper.run(min_age)
+    try:
+        result = sweeper.run(min_age)
+    except ownership.RegionStandsDown as passive:  # a standby sweeps nothing until promoted
+        logger.info("region is passive: nothing swept", extra={"reason": str(passive)})
+        return {"passive": True}
     metrics.add_metric(name="OrdersReconciled", unit=MetricUnit.Count, value=len(result.fixed))
     metrics.add_metric(name="OrdersNeedingOperator", unit=MetricUnit.Count, value=len(result.needs_a_human))
     for finding in result.fixed:

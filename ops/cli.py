@@ -19,7 +19,8 @@ from rich.console import Console as Terminal
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from handlers.reconcile import NEEDS_A_HUMAN, RESTARTED, WOULD_RESTART
+from handlers.ownership import RegionStandsDown
+from handlers.reconcile import ADOPTED, NEEDS_A_HUMAN, RESTARTED, WOULD_ADOPT, WOULD_RESTART
 from ops.console import ACTIONS, EXIT_BAD_INPUT, EXIT_HUMAN, Console, OpsError, age
 from ops.region import RegionNotFound, find_region
 
@@ -84,7 +85,8 @@ class Context:
 )
 @click.pass_context
 def main(context: click.Context, sandbox: bool, stack: str | None, outputs: Path | None) -> None:
-    """The operator's console for the order saga: trace, parked, resolve, redrive, reconcile.
+    """The operator's console for the order saga: trace, parked, resolve, redrive, reconcile,
+    and for the warm standby: region, promote.
 
     Exit codes: 0 done, 1 something needs a human, 2 bad input.
     """
@@ -226,11 +228,14 @@ def reconcile(ctx: Context, older_than: str, dry_run: bool, as_json: bool) -> No
         TextColumn("reconciling"), BarColumn(), MofNCompleteColumn(), console=err, disable=as_json, transient=True
     ) as progress:
         task = progress.add_task("orders", total=None)
-        result = reconciler.run(
-            minimum_age,
-            dry_run=dry_run,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
+        try:
+            result = reconciler.run(
+                minimum_age,
+                dry_run=dry_run,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except RegionStandsDown as passive:
+            raise OpsError(f"{passive}: python -m ops {ctx.flag()}promote", EXIT_HUMAN) from passive
     if as_json:
         emit_json(result.as_dict())
     else:
@@ -241,7 +246,7 @@ def reconcile(ctx: Context, older_than: str, dry_run: bool, as_json: bool) -> No
             table.add_column(column, overflow="fold")
         for finding in result.findings:
             done = finding.action
-            if done in (RESTARTED, WOULD_RESTART):
+            if done in (RESTARTED, WOULD_RESTART, ADOPTED, WOULD_ADOPT):
                 done = f"[green]{done}[/]"
             elif done in NEEDS_A_HUMAN:
                 done = f"[bold red]{done}[/]"
@@ -258,6 +263,44 @@ def reconcile(ctx: Context, older_than: str, dry_run: bool, as_json: bool) -> No
         out.print(f"{verb} {len(result.fixed)}, need a human {len(result.needs_a_human)}")
     if result.needs_a_human:
         sys.exit(EXIT_HUMAN)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the region's state as JSON.")
+@click.pass_obj
+def region(ctx: Context, as_json: bool) -> None:
+    """This region's role, and which region its replica of the orders table says is active."""
+    state = ctx.console().region_state()
+    if as_json:
+        emit_json(state)
+        return
+    verdict = "[green]active[/]" if state["active"] else "[yellow]passive[/]"
+    out.print(f"region   {state['region']} ({state['role']}): {verdict}", highlight=False)
+    if state["activeRegion"]:
+        out.print(
+            f"control  active region {state['activeRegion']}, epoch {state['epoch']}, since {state['promotedAt']}"
+        )
+    else:
+        out.print("control  never promoted: the primary is active, the standby passive")
+
+
+@main.command()
+@click.option("--expect-epoch", type=int, help="Refuse unless the control item is at this epoch (from `region`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the promotion as JSON.")
+@click.pass_obj
+def promote(ctx: Context, expect_epoch: int | None, as_json: bool) -> None:
+    """Make THIS region the active one (failover, or failback). Run it against the surviving
+    region only: it writes that region's replica and calls nothing in the other."""
+    promoted = ctx.console().promote(expect_epoch)
+    if as_json:
+        emit_json(promoted)
+        return
+    out.print(
+        f"[green]{promoted['region']} is the active region[/] (epoch {promoted['epoch']}, at {promoted['promotedAt']};"
+        f" before: {promoted['previous'] or 'the primary, by role'})",
+        highlight=False,
+    )
+    out.print(f"next: {promoted['next']}   (adopts and finishes the orders the other region left)")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from components.saga.compiler import ACTION_COMPENSATE, ACTION_RETRY
+from handlers.ownership import PromotionRefused
 from handlers.reconcile import PARKED, SETTLED, execution_arn
 from ops.region import Region
 
@@ -300,6 +301,59 @@ class Console:
                 ) from error
             raise
         return newest
+
+    # -- the warm standby -------------------------------------------------------------------------
+
+    def region_state(self) -> dict[str, Any]:
+        """This region's role, which region its replica says is active, and whether it is."""
+        control = self._control()
+        seen = control.control(fresh=True)
+        return {
+            "region": self.region.name,
+            "role": control.role,
+            "active": control.active(),
+            "activeRegion": seen.active_region,
+            "epoch": seen.epoch,
+            "promotedAt": seen.promoted_at,
+        }
+
+    def promote(self, expected_epoch: int | None = None) -> dict[str, Any]:
+        """Make this region the active one, from this region alone: one conditional write to its
+        replica of the orders table. Refused, changing nothing, when it is active already or
+        when the control item is not at ``expected_epoch``."""
+        control = self._control()
+        seen = control.control(fresh=True)
+        if control.active():
+            raise OpsError(
+                f"{self.region.name} is already the active region (epoch {seen.epoch}): nothing to promote", EXIT_HUMAN
+            )
+        if expected_epoch is not None and expected_epoch != seen.epoch:
+            raise OpsError(
+                f"--expect-epoch {expected_epoch}: the control item here is at epoch {seen.epoch} "
+                f"(active region {seen.active_region or 'by role'}); read it with `region` and retry",
+                EXIT_HUMAN,
+            )
+        try:
+            promoted = control.promote(seen.epoch)
+        except PromotionRefused as error:
+            raise OpsError(f"{error}: another promotion raced this one; nothing written", EXIT_HUMAN) from error
+        return {
+            "region": self.region.name,
+            "activeRegion": promoted.active_region,
+            "epoch": promoted.epoch,
+            "promotedAt": promoted.promoted_at,
+            "previous": seen.active_region,
+            "next": f"python -m ops {self.region_flag}reconcile --older-than 0s".replace("  ", " "),
+        }
+
+    def _control(self) -> Any:
+        control = self.region.control()
+        if control is None:
+            raise OpsError(
+                f"{self.region.label}: the stack outputs have no 'role': deploy this version before promoting",
+                EXIT_BAD_INPUT,
+            )
+        return control
 
     def redrive(self, order_id: str) -> dict[str, Any]:
         """Resume the order's halted execution from where it failed."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 
+from handlers.ownership import ROLES, RegionControl
 from handlers.reconcile import Reconciler
 from sandbox.connection import CREDENTIALS, connection_file, read_connection
 
@@ -61,9 +62,18 @@ class Region:
         dynamodb = self.session.resource("dynamodb", endpoint_url=self.endpoint)
         return dynamodb.Table(self.outputs["ordersTableName"])
 
+    def control(self) -> RegionControl | None:
+        """This region's view of the active region and of order ownership (None: a stack deployed
+        before the warm standby had a switch)."""
+        role = self.outputs.get("role")
+        if role not in ROLES:
+            return None
+        return RegionControl(self.orders_table(), self.name, str(role), cache_seconds=0)
+
     def reconciler(self) -> Reconciler:
         """The sweeper's reconcile logic (handlers/reconcile.py) with the operator's credentials."""
         return Reconciler(
+            region=self.control(),
             orders_table=self.orders_table(),
             stepfunctions=self.client("stepfunctions"),
             events=self.client("events"),

@@ -33,16 +33,26 @@ def up(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         seed=not args.no_seed,
         program=Path(args.program) if args.program else None,
+        replication_lag_ms=args.lag_ms,
     )
-    sandbox = Sandbox(settings)
+    if args.standby:
+        from sandbox.pair import PairSettings, SandboxPair
+
+        pair = SandboxPair(PairSettings(settings, standby_api_port=args.standby_api_port))
+        running: Any = pair
+        sandbox = pair.primary
+    else:
+        running = sandbox = Sandbox(settings)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        sandbox.start()
+        running.start()
     except SandboxError as error:
         print(f"sandbox: {error}", file=sys.stderr)
         return 2
     try:
         print(banner(sandbox), flush=True)
+        if args.standby:
+            print(standby_banner(pair), flush=True)
         while sandbox.crashed is None:
             time.sleep(0.5)
         print(f"sandbox: {sandbox.crashed}; stopping", file=sys.stderr)
@@ -51,7 +61,7 @@ def up(args: argparse.Namespace) -> int:
         print("stopping", flush=True)
         return 0
     finally:
-        sandbox.stop()
+        running.stop()
 
 
 def banner(sandbox: Sandbox) -> str:
@@ -77,6 +87,18 @@ Place an order:
     -H "Idempotency-Key: $({python} -c 'import uuid; print(uuid.uuid4())')" \\
     -H 'Content-Type: application/json' -d '{order}'
 Ctrl-C stops everything."""
+
+
+def standby_banner(pair: Any) -> str:
+    python = python_command()
+    standby = pair.standby
+    return f"""
+Warm standby: stack {standby.settings.stack} in {standby.region} (passive until promoted)
+  API        {standby.api.url}   (answers 503 region_passive until promoted)
+  replicas   global tables replicated both ways, {pair.settings.primary.replication_lag_ms} ms behind, last writer wins
+Fail over (from the standby alone), then finish what the primary left:
+  {python} -m ops --sandbox --stack {standby.settings.stack} promote
+  {python} -m ops --sandbox --stack {standby.settings.stack} reconcile --older-than 0s"""
 
 
 def token(args: argparse.Namespace) -> int:
@@ -121,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     start.add_argument("--no-seed", action="store_true", help="leave the catalog and loyalty accounts empty")
     start.add_argument("--program", help="deploy another Pulumi program with the stack's config")
+    start.add_argument(
+        "--standby", action="store_true", help="and a warm standby in us-west-2 (stack <stack>-standby), same program"
+    )
+    start.add_argument("--standby-api-port", type=int, default=8090)
+    start.add_argument("--lag-ms", type=int, default=500, help="global-table replication lag (default 500 ms)")
     start.set_defaults(run=up)
     mint = commands.add_parser("token", help="print an access token from the running sandbox's issuer")
     who = mint.add_mutually_exclusive_group(required=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 import jsonschema
 
-from sandbox.http import LoopbackServer, Reply, Request
+from sandbox.http import DropConnection, LoopbackServer, Reply, Request
 from sandbox.runtime.errors import FunctionError
 from sandbox.runtime.functions import LambdaRuntime
 from synth.graph import Graph, Resource
@@ -321,6 +321,8 @@ class ApiServer:
 
     def __init__(self, api: RestApi, host: str = "127.0.0.1", port: int = 0) -> None:
         self.api = api
+        self.dark = False
+        """A regional outage: every request's connection is closed unanswered."""
         self._server = LoopbackServer(self._respond, name="api", host=host, port=port, max_body_bytes=MAX_PAYLOAD_BYTES)
 
     @property
@@ -335,6 +337,8 @@ class ApiServer:
         self._server.stop()
 
     def _respond(self, request: Request) -> Reply:
+        if self.dark:
+            raise DropConnection()
         body = request.body.decode() if request.body else None
         status, headers, payload = self.api.handle(request.method, request.path, request.headers, body)
         return Reply(status, payload.encode(), headers)

@@ -44,6 +44,10 @@ def json_reply(status: int, document: Any, headers: dict[str, str] | None = None
 Respond = Callable[[Request], Reply]
 
 
+class DropConnection(Exception):
+    """Raised by a part to close the connection without an answer (a region gone dark)."""
+
+
 class LoopbackServer:
     """HTTP/1.1 on ``host:port`` (0: any free port), served by daemon threads until ``stop``."""
 
@@ -92,6 +96,9 @@ def _handler(respond: Respond, max_body_bytes: int | None) -> type[BaseHTTPReque
                 body = self.rfile.read(length) if length else b""
                 try:
                     reply = respond(Request(self.command, self.path, dict(self.headers.items()), body))
+                except DropConnection:
+                    self.close_connection = True
+                    return
                 except Exception:  # a bug in a part answers 500 and is logged; the server keeps serving
                     log.exception("%s %s failed", self.command, self.path)
                     reply = json_reply(500, {"message": "Internal server error"})

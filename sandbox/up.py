@@ -9,6 +9,7 @@ Everything started is stopped by ``stop`` (or leaving the ``with``), newest firs
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -71,6 +73,8 @@ class SandboxSettings:
     them: in AWS these scale out with requests, so intake must not queue behind two workers."""
     warm_workers: int = 0
     """Workers started per function before serving (0: each starts on its first call)."""
+    replication_lag_ms: int = 500
+    """Global tables (a stack with replicas): each write reaches the other regions this late."""
 
 
 class Sandbox:
@@ -82,6 +86,15 @@ class Sandbox:
         self.crashed: str | None = None
         self.graph = Graph([])
         self.provisioned = Provisioned()
+        self._aws_process: subprocess.Popen[str] | None = None
+        self.shared: Sandbox | None = None
+        self.idp: IdentityProvider
+        self.gateway: PaymentGateway
+        self.courier: Courier
+        self.vault: Vault
+        """The sandbox whose embedded AWS and outside parts this one uses (a standby region)."""
+        self.pollers: list[QueuePoller] = []
+        self.schedulers: list[Scheduler] = []
 
     # -- what a caller uses -------------------------------------------------------------------
 
@@ -112,7 +125,10 @@ class Sandbox:
             "Vault (OpenBao)": port("vaultAddr"),
         }
 
-    def start(self) -> Sandbox:
+    def start(self, shared: Sandbox | None = None) -> Sandbox:
+        """Start every part; with ``shared``, a second region in ``shared``'s embedded AWS, with
+        its own functions, pollers and API, and ``shared``'s partners, issuer and Vault."""
+        self.shared = shared
         log.info("synthesizing stack %s and checking policies", self.settings.stack)
         self.graph = run_synth(
             self.settings.stack,
@@ -123,7 +139,8 @@ class Sandbox:
         refused = mandatory(evaluate(self.graph))
         if refused:
             raise SandboxError("the program violates mandatory policies:\n" + as_text(refused, self.settings.stack))
-        for part, port in self.ports().items():
+        ports = {"API": self.settings.api_port} if shared else self.ports()
+        for part, port in ports.items():
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     raise SandboxError(f"port {port} ({part}) is in use: is a sandbox already running?")
@@ -144,7 +161,10 @@ class Sandbox:
         self.stop()
 
     def aws_resident_mb(self) -> float:
-        """The embedded AWS process's resident memory (Linux: /proc), in MB."""
+        """The embedded AWS process's resident memory (Linux: /proc), in MB; a second region's
+        sandbox answers for the process it shares."""
+        if self._aws_process is None:
+            return self.shared.aws_resident_mb() if self.shared is not None else 0.0
         status = Path(f"/proc/{self._aws_process.pid}/status").read_text()
         kilobytes = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
         return round(kilobytes / 1024, 1)
@@ -152,8 +172,43 @@ class Sandbox:
     def _on_stop(self, action: Callable[[], Any]) -> None:
         self._stack.callback(action)
 
+    # -- a regional outage (two regions) --------------------------------------------------------
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A two-region control of the embedded AWS (``sandbox/aws/server.py``)."""
+        request = urllib.request.Request(
+            f"{self.aws_endpoint}/_sandbox/{path}",
+            data=json.dumps(body or {}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return dict(json.loads(response.read() or b"{}"))
+
+    def go_dark(self) -> None:
+        """This region's outage: its API answers nothing, its functions, pollers and schedules
+        take no new work, its executions freeze, its AWS refuses requests, replication stops."""
+        self.admin(f"regions/{self.region}/dark")
+        self.api.dark = True
+        self._runtime_server.lit.clear()
+        for lit in self._lights():
+            lit.clear()
+
+    def _lights(self) -> list[threading.Event]:
+        return [poller.lit for poller in self.pollers] + [scheduler.lit for scheduler in self.schedulers]
+
+    def come_back(self) -> int:
+        """End the outage: the other regions' writes replicate in first, then everything resumes
+        where it froze. Returns how many replicated writes were waiting."""
+        backlog = int(self.admin(f"regions/{self.region}/lit").get("backlog", 0))
+        for lit in self._lights():
+            lit.set()
+        self._runtime_server.lit.set()
+        self.api.dark = False
+        return backlog
+
     def _start_parts(self) -> None:
-        settings, config = self.settings, self.config
+        settings = self.settings
         self.session = boto3.Session(
             aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name=self.region
         )
@@ -163,31 +218,25 @@ class Sandbox:
             self._lambda_environment(), default_concurrency=settings.function_concurrency, log_dir=str(logs)
         )
         self._on_stop(self.runtime.stop)
-        runtime_server = RuntimeServer(self.runtime).start()
+        runtime_server = self._runtime_server = RuntimeServer(self.runtime).start()
         self._on_stop(runtime_server.stop)
-        log.info("starting the embedded AWS on %s", self.aws_endpoint)
-        self._aws_process = _start_aws(settings, runtime_server.url, logs / "aws.log")
-        self._on_stop(lambda: _stop(self._aws_process))
-
-        ports = self.ports()
-        self.idp = IdentityProvider(port=ports["identity provider"]).start()
-        self._on_stop(self.idp.stop)
-        self.gateway = PaymentGateway("pk_" + secrets.token_hex(12), port=ports["payment gateway"]).start()
-        self._on_stop(self.gateway.stop)
-        self.courier = Courier(
-            "ck_" + secrets.token_hex(12), port=ports["courier"], capacity=settings.courier_capacity
-        ).start()
-        self._on_stop(self.courier.stop)
-        log.info("starting OpenBao")
-        self.vault = Vault(port=ports["Vault (OpenBao)"]).start()
-        self._on_stop(self.vault.stop)
-        logins = ROOT / config["order-saga:vaultLoginDir"]
-        for partner, service in ((PAYMENT_GATEWAY, self.gateway), (COURIER, self.courier)):
-            self.vault.put_secret(partner.vault_path, {"api_key": service.api_key})
-            self.vault.grant(partner.vault_role, [partner.vault_path], logins, role_id=partner.vault_role)
+        if self.shared is not None:  # a second region: the first one's AWS and outside world
+            shared = self.shared
+            self.idp = shared.idp
+            self.gateway = shared.gateway
+            self.courier = shared.courier
+            self.vault = shared.vault
+            self.admin("runtimes", {"region": self.region, "url": runtime_server.url})
+        else:
+            log.info("starting the embedded AWS on %s", self.aws_endpoint)
+            process = self._aws_process = _start_aws(settings, runtime_server.url, logs / "aws.log")
+            self._on_stop(lambda: _stop(process))
+            self._start_outside(logs)
 
         log.info("provisioning %d resources", len(self.graph.resources))
         self.provisioned = Provisioner(self.session, self.aws_endpoint).provision(self.graph)
+        if self.provisioned.replicas:  # before anything is written: the seed replicates too
+            self.admin("replication", {"replicas": self.provisioned.replicas, "lagMs": settings.replication_lag_ms})
         for spec in self.provisioned.functions:
             self.runtime.deploy(spec)
         rest_api = RestApi(self.graph, self.runtime, self.region)
@@ -200,9 +249,11 @@ class Sandbox:
         for mapping in self.provisioned.mappings:
             poller = QueuePoller(mapping, self.aws("sqs"), self.runtime, self.region).start()
             self._on_stop(poller.stop)
+            self.pollers.append(poller)
         for schedule in self.provisioned.schedules:
             scheduler = Scheduler(schedule, self.runtime, self.region, settings.time_scale).start()
             self._on_stop(scheduler.stop)
+            self.schedulers.append(scheduler)
         self.api = ApiServer(rest_api, port=settings.api_port).start()
         self._on_stop(self.api.stop)
         if settings.seed:
@@ -219,6 +270,25 @@ class Sandbox:
         self._watching = threading.Event()
         self._on_stop(self._watching.set)
         watcher.start()
+
+    def _start_outside(self, logs: Path) -> None:
+        """The outside world: the identity provider, the partners, and Vault with their keys."""
+        ports, config, settings = self.ports(), self.config, self.settings
+        self.idp = IdentityProvider(port=ports["identity provider"]).start()
+        self._on_stop(self.idp.stop)
+        self.gateway = PaymentGateway("pk_" + secrets.token_hex(12), port=ports["payment gateway"]).start()
+        self._on_stop(self.gateway.stop)
+        self.courier = Courier(
+            "ck_" + secrets.token_hex(12), port=ports["courier"], capacity=settings.courier_capacity
+        ).start()
+        self._on_stop(self.courier.stop)
+        log.info("starting OpenBao")
+        self.vault = Vault(port=ports["Vault (OpenBao)"]).start()
+        self._on_stop(self.vault.stop)
+        logins = ROOT / config["order-saga:vaultLoginDir"]
+        for partner, service in ((PAYMENT_GATEWAY, self.gateway), (COURIER, self.courier)):
+            self.vault.put_secret(partner.vault_path, {"api_key": service.api_key})
+            self.vault.grant(partner.vault_role, [partner.vault_path], logins, role_id=partner.vault_role)
 
     def _lambda_environment(self) -> dict[str, str]:
         """What Lambda sets for every function, pointed at the embedded AWS."""
@@ -239,6 +309,8 @@ class Sandbox:
     def _watch(self) -> None:
         """Report a part that died instead of hiding it."""
         while not self._watching.wait(1.0):
+            if self.shared is not None:
+                return  # the first region watches the parts they share
             for name, process in (("OpenBao", self.vault.process), ("the embedded AWS", self._aws_process)):
                 if process is not None and process.poll() is not None:
                     self.crashed = f"{name} exited with code {process.returncode}"

@@ -181,7 +181,7 @@ def synthesize(stack: str, root: Path = ROOT, program: Path | None = None) -> di
 
     config = read_config(stack, root)
     region = config.get("aws:region", "us-east-1")
-    references = _referenced_stacks(config, root)
+    references = _referenced_stacks(config, root, program)
     resources: list[dict[str, Any]] = []
     api_paths: dict[str, str] = {}
     lock = threading.Lock()
@@ -298,7 +298,7 @@ def _project(root: Path) -> str:
     return str(yaml.safe_load((root / "Pulumi.yaml").read_text())["name"])
 
 
-def _referenced_stacks(config: dict[str, str], root: Path) -> dict[str, dict[str, Any]]:
+def _referenced_stacks(config: dict[str, str], root: Path, program: Path | None) -> dict[str, dict[str, Any]]:
     """A standby references its primary: synthesize that first, in a process of its own."""
     primary = config.get("order-saga:primaryStack")
     if not primary:
@@ -306,7 +306,7 @@ def _referenced_stacks(config: dict[str, str], root: Path) -> dict[str, dict[str
     stack = primary.rsplit("/", 1)[-1]
     # Into a scratch file: the primary's own graph in build/ is not this synth's to rewrite.
     with tempfile.TemporaryDirectory() as scratch:
-        graph = run_synth(stack, root, out=Path(scratch) / f"{stack}.resources.json")
+        graph = run_synth(stack, root, program, out=Path(scratch) / f"{stack}.resources.json")
     return {primary: graph.outputs}
 
 

@@ -25,17 +25,22 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import heapq
 import inspect
+import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import moto
 from botocore.client import BaseClient
 from moto import backends
-from moto.dynamodb.models import DynamoDBBackend
+from moto.core.responses import BaseResponse
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
@@ -64,6 +69,7 @@ PATCHED: dict[str, Any] = {
     "backends.list_of_moto_modules": backends.list_of_moto_modules,
     "retrier_decl": retrier_decl,
     "execute_state": execute_state,
+    "BaseResponse.call_action": BaseResponse.call_action,
 }
 """The moto functions and modules the patches replace, wrap or rely on, as imported (unpatched)."""
 
@@ -78,6 +84,7 @@ SOURCE_DIGESTS = {
     "backends.list_of_moto_modules": "4f741a10b06500e8",
     "retrier_decl": "70bd3a0664d8eefe",
     "execute_state": "6cc52e59c727d41e",
+    "BaseResponse.call_action": "26076963fd17fd1a",
 }
 
 
@@ -139,7 +146,10 @@ _original_transact_write_items = DynamoDBBackend.transact_write_items
 
 def _serialized_call_action(self: DynamoHandler) -> Any:
     with _dynamodb_lock.hold(priority=self.get_access_key() in _priority_access_keys):
-        return _original_call_action(self)
+        response = _original_call_action(self)
+        if replication.enabled and int(response[0]) == 200:
+            replication.record(self)
+        return response
 
 
 def _item_key(table: Table, attributes: dict[str, Any]) -> tuple[DynamoType, DynamoType | None] | None:
@@ -211,6 +221,220 @@ def serialize_dynamodb_requests(
     DynamoHandler.call_action = _serialized_call_action  # type: ignore[method-assign]
     if item_snapshots:
         DynamoDBBackend.transact_write_items = _transact_with_item_snapshots  # type: ignore[method-assign]
+
+
+# -- two regions: going dark, and global-table replication ---------------------------------------
+
+log = logging.getLogger("sandbox.aws.regions")
+
+
+class RegionLights:
+    """Which regions of the embedded AWS are dark (a regional outage: nothing in or out).
+
+    The server (``sandbox/aws/server.py``) refuses requests into a dark region and holds the
+    interpreter's own calls and Lambda tasks there until the region comes back; replication
+    neither leaves nor enters a dark region."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._dark: set[str] = set()
+
+    def is_dark(self, region: str) -> bool:
+        with self._condition:
+            return region in self._dark
+
+    def go_dark(self, region: str) -> None:
+        with self._condition:
+            self._dark.add(region)
+
+    def come_back(self, region: str) -> None:
+        with self._condition:
+            self._dark.discard(region)
+            self._condition.notify_all()
+
+    def wait_lit(self, region: str) -> None:
+        """Block while ``region`` is dark (a frozen execution)."""
+        with self._condition:
+            while region in self._dark:
+                self._condition.wait()
+
+
+lights = RegionLights()
+
+_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
+
+
+@dataclass(order=True)
+class _Replicated:
+    """One item as a write left it in its source region, on its way to one replica."""
+
+    due: float
+    serial: int
+    written_at: float = field(compare=False)
+    source: str = field(compare=False)
+    target: str = field(compare=False)
+    account: str = field(compare=False)
+    table: str = field(compare=False)
+    key: tuple[DynamoType, DynamoType | None] = field(compare=False)
+    item: Any = field(compare=False)
+    """A copy of moto's ``Item``, or None for a deletion."""
+
+
+class Replication:
+    """Global tables for the embedded AWS, which has none (DESIGN.md: ``UpdateTable`` creates
+    no replica). Every write that succeeds in one region is replayed into the same table of the
+    other replica regions after ``lag`` seconds, item by item, each item carrying its write time:
+    a replica keeps the newest version of each item (last writer wins), and a write is checked
+    against the local replica only, as in DynamoDB.
+
+    Recorded at the point where DynamoDB requests are already serialized (``_dynamodb_lock``),
+    so the item copied is exactly what the request left. What the emulation does *not* do that
+    AWS may: it replays the items of one request together (DynamoDB replicates a transaction's
+    items one by one), and its lag is constant (DynamoDB's varies, typically under a second)."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.lag = 0.0
+        self.replicas: dict[str, list[str]] = {}
+        """Table name -> the regions that hold a replica."""
+        self._versions: dict[tuple[str, str, Any], float] = {}
+        self._queue: list[_Replicated] = []
+        self._serial = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.applied = 0
+        self.discarded = 0
+        """Replayed writes a newer write at the replica outvoted (last writer wins)."""
+
+    def configure(self, replicas: dict[str, list[str]], lag_seconds: float) -> None:
+        if lag_seconds < 0:
+            raise ValueError("the replication lag must be >= 0")
+        with self._wake:
+            self.replicas = {table: list(regions) for table, regions in replicas.items()}
+            self.lag = lag_seconds
+            self.enabled = bool(self.replicas)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="replication", daemon=True)
+                self._thread.start()
+            self._wake.notify_all()
+
+    def pending(self) -> dict[str, int]:
+        """Writes not yet replayed, by target region."""
+        with self._wake:
+            counts: dict[str, int] = {}
+            for entry in self._queue:
+                counts[entry.target] = counts.get(entry.target, 0) + 1
+            return counts
+
+    # -- recording, under the DynamoDB lock --------------------------------------------------
+
+    def record(self, handler: DynamoHandler) -> None:
+        action = handler._get_action()
+        if action not in _WRITES:
+            return
+        body = handler.body
+        region, account = handler.region, handler.current_account
+        now = time.time()
+        for table_name, attributes in _written_keys(action, body):
+            regions = self.replicas.get(table_name)
+            if not regions or region not in regions:
+                continue
+            table = dynamodb_backends[account][region].tables.get(table_name)
+            if table is None:
+                continue
+            key = _item_key(table, attributes)
+            if key is None:
+                continue
+            item = copy.deepcopy(table.get_item(*key))
+            self._versions[(region, table_name, key)] = now
+            with self._wake:
+                for target in regions:
+                    if target != region:
+                        heapq.heappush(
+                            self._queue,
+                            _Replicated(
+                                now + self.lag, next(self._serial), now, region, target, account, table_name, key, item
+                            ),
+                        )
+                self._wake.notify_all()
+
+    # -- replaying ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                wait = self._queue[0].due - time.time() if self._queue else None
+                if wait is None or wait > 0:
+                    self._wake.wait(timeout=None if wait is None else min(wait, 0.5))
+                    continue
+            self.replay(due_before=time.time())
+
+    def replay(self, due_before: float, into: str | None = None) -> int:
+        """Apply the writes due before ``due_before`` (all into ``into``, whatever their due time,
+        when given) whose source and target are lit; returns how many."""
+        with _dynamodb_lock.hold():
+            with self._wake:
+                ready, held = [], []
+                while self._queue:
+                    entry = heapq.heappop(self._queue)
+                    due = entry.due <= due_before or entry.target == into
+                    if due and not lights.is_dark(entry.source) and not lights.is_dark(entry.target):
+                        ready.append(entry)
+                    else:
+                        held.append(entry)
+                for entry in held:
+                    heapq.heappush(self._queue, entry)
+            for entry in ready:
+                self._apply(entry)
+        return len(ready)
+
+    def _apply(self, entry: _Replicated) -> None:
+        table = dynamodb_backends[entry.account][entry.target].tables.get(entry.table)
+        if table is None:
+            return
+        version = (entry.target, entry.table, entry.key)
+        if self._versions.get(version, 0.0) >= entry.written_at:
+            self.discarded += 1  # a newer write landed here first: last writer wins
+            return
+        self._versions[version] = entry.written_at
+        _restore(table, *entry.key, copy.deepcopy(entry.item))
+        self.applied += 1
+
+
+def _written_keys(action: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(table, key or item attributes) of every item a successful write request wrote."""
+    if action == "PutItem":
+        return [(body["TableName"], body["Item"])]
+    if action in ("UpdateItem", "DeleteItem"):
+        return [(body["TableName"], body["Key"])]
+    written = []
+    if action == "TransactWriteItems":
+        for entry in body.get("TransactItems", []):
+            for kind in ("Put", "Update", "Delete"):
+                if kind in entry:
+                    operation = entry[kind]
+                    written.append((operation["TableName"], operation.get("Item") or operation.get("Key") or {}))
+    elif action == "BatchWriteItem":
+        for table, requests in body.get("RequestItems", {}).items():
+            for request in requests:
+                if "PutRequest" in request:
+                    written.append((table, request["PutRequest"]["Item"]))
+                elif "DeleteRequest" in request:
+                    written.append((table, request["DeleteRequest"]["Key"]))
+    return written
+
+
+replication = Replication()
+
+
+def come_back(region: str) -> int:
+    """End ``region``'s outage: first replay every write the other regions made meanwhile into
+    it (the backlog), then let its requests and frozen executions go on. Returns the backlog
+    size. (AWS promises no such order; README, "Disaster recovery", says what that window holds.)"""
+    # Under the DynamoDB lock: no request reads the region's tables before the backlog is in.
+    with _dynamodb_lock.hold():
+        lights.come_back(region)
+        return replication.replay(due_before=time.time(), into=region) if replication.enabled else 0
 
 
 # -- Step Functions ------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ class Provisioned:
     mappings: list[MappingSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
     queue_urls: dict[str, str] = field(default_factory=dict)  # name -> moto URL
+    replicas: dict[str, list[str]] = field(default_factory=dict)
+    """Global tables: name -> every region holding a replica (this one first)."""
     unmodeled: Counter[str] = field(default_factory=Counter)
 
 
@@ -58,6 +60,8 @@ class Provisioner:
     def __init__(self, session: boto3.Session, endpoint: str) -> None:
         def client(service: Any) -> Any:
             return session.client(service, endpoint_url=endpoint)
+
+        self.session, self.endpoint = session, endpoint
 
         self.dynamodb = client("dynamodb")
         self.sqs = client("sqs")
@@ -142,6 +146,15 @@ class Provisioner:
                 "StreamViewType": inputs["streamViewType"],
             }
         self.dynamodb.create_table(**arguments)
+        # A global table: its replicas exist in their regions (moto's UpdateTable creates none;
+        # the embedded AWS replicates between them, sandbox/aws/moto_patches.py).
+        replicas = [str(r["regionName"]) for r in inputs.get("replicas") or []]
+        if replicas:
+            for region in replicas:
+                self.session.client("dynamodb", region_name=region, endpoint_url=self.endpoint).create_table(
+                    **arguments
+                )
+            self.result.replicas[inputs["name"]] = [self.session.region_name, *replicas]
 
     def queue(self, resource: Resource) -> None:
         inputs = resource.inputs
@@ -188,6 +201,14 @@ class Provisioner:
         target = {"Id": inputs.get("targetId", resource.name[:64]), "Arn": inputs["arn"]}
         if inputs.get("roleArn"):
             target["RoleArn"] = inputs["roleArn"]
+        if inputs.get("deadLetterConfig"):
+            target["DeadLetterConfig"] = {"Arn": inputs["deadLetterConfig"]["arn"]}
+        if inputs.get("retryPolicy"):
+            policy = inputs["retryPolicy"]
+            target["RetryPolicy"] = {
+                "MaximumEventAgeInSeconds": int(policy["maximumEventAgeInSeconds"]),
+                "MaximumRetryAttempts": int(policy["maximumRetryAttempts"]),
+            }
         self.events.put_targets(
             Rule=inputs["rule"], EventBusName=inputs.get("eventBusName", "default"), Targets=[target]
         )

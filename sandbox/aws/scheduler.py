@@ -32,6 +32,9 @@ class Scheduler:
         self.spec, self.runtime, self.region = spec, runtime, region
         self.interval = rate_seconds(spec.expression) * time_scale
         self.stopping = threading.Event()
+        self.lit = threading.Event()
+        """Cleared while the region is dark: the schedule does not fire."""
+        self.lit.set()
         self.thread = threading.Thread(target=self._run, name=f"schedule-{spec.rule}", daemon=True)
 
     def start(self) -> Scheduler:
@@ -44,6 +47,8 @@ class Scheduler:
 
     def _run(self) -> None:
         while not self.stopping.wait(self.interval):
+            if not self.lit.is_set():
+                continue
             try:
                 self.runtime.invoke(self.spec.function, self._event())
             except FunctionError as error:  # EventBridge would retry; the next firing does

@@ -7,6 +7,13 @@ WSGI application in this process: the same request handling, without a socket, a
 thread and an HTTP round trip each.
 
     python -m sandbox.aws.server --port 4566 --runtime-url http://127.0.0.1:PORT --time-scale 0.05
+
+Two regions (``python -m sandbox up --standby``): moto serves every region; each region's
+Lambda tasks go to that region's runtime (``POST /_sandbox/runtimes``); global tables are
+replicated with a lag (``POST /_sandbox/replication``); a region can go dark and come back
+(``POST /_sandbox/regions/<region>/dark`` and ``.../lit``): requests into a dark region are
+refused (503), the interpreter's own calls and Lambda tasks there wait until it comes back
+(its executions are frozen), and replication neither leaves nor enters it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -34,6 +42,9 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from sandbox.aws.moto_patches import (
     cache_asl_parse_trees,
     cache_backend_lookup,
+    come_back,
+    lights,
+    replication,
     reuse_interpreter_clients,
     serialize_dynamodb_requests,
     time_scale,
@@ -48,22 +59,99 @@ LEVERS = ("parse-cache", "item-snapshots", "backend-lookup", "in-process", "quie
 list) turns some off, so a benchmark can measure each against the others in one sitting."""
 
 
-def forward_to(runtime_url: str) -> Invoke:
-    """Invoke functions through the runtime's HTTP endpoint."""
+IN_PROCESS = "X-Sandbox-In-Process"
+"""Marks the interpreter's own calls (dispatched in process): held, not refused, in a dark region."""
+CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+
+
+class Runtimes:
+    """Where each region's Lambda functions run (the runtime of that region's sandbox stack)."""
+
+    def __init__(self, default_url: str) -> None:
+        self.default_url = default_url
+        self.by_region: dict[str, str] = {}
+
+    def url(self, function: str) -> str:
+        parts = function.split(":")
+        region = parts[3] if function.startswith("arn:") and len(parts) > 3 else None
+        return self.by_region.get(region or "", self.default_url)
+
+
+def forward_to(runtimes: str | Runtimes) -> Invoke:
+    """Invoke functions through their region's runtime over HTTP. A task of a dark region
+    waits until the region comes back, before and after its call: its execution is frozen."""
+    registry = runtimes if isinstance(runtimes, Runtimes) else Runtimes(runtimes)
 
     def invoke(function: str, payload: Any) -> Any:
-        url = f"{runtime_url}/functions/{urllib.parse.quote(function, safe='')}"
-        request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST")
+        region = function.split(":")[3] if function.startswith("arn:") else None
+        if region:
+            lights.wait_lit(region)
         try:
-            with urllib.request.urlopen(request, timeout=960) as response:  # Lambda's limit, and then some
-                answer = json.loads(response.read())
-        except (urllib.error.URLError, OSError) as error:
-            raise FunctionError("Lambda.ServiceException", f"the sandbox runtime did not answer: {error}") from error
-        if "errorType" in answer:
-            raise FunctionError(answer["errorType"], answer.get("errorMessage", ""))
-        return answer["result"]
+            return _invoke(registry.url(function), function, payload)
+        finally:
+            if region:
+                lights.wait_lit(region)
 
     return invoke
+
+
+def _invoke(runtime_url: str, function: str, payload: Any) -> Any:
+    url = f"{runtime_url}/functions/{urllib.parse.quote(function, safe='')}"
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=960) as response:  # Lambda's limit, and then some
+            answer = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as error:
+        raise FunctionError("Lambda.ServiceException", f"the sandbox runtime did not answer: {error}") from error
+    if "errorType" in answer:
+        raise FunctionError(answer["errorType"], answer.get("errorMessage", ""))
+    return answer["result"]
+
+
+def regional(app: Any, runtimes: Runtimes) -> Any:
+    """The moto application behind the two-region controls: ``/_sandbox/...`` administers
+    runtimes, replication and outages; every other request into a dark region is refused (503),
+    or held when it is the interpreter's own."""
+
+    def admin(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ.get("PATH_INFO", "")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        answer: dict[str, Any] = {}
+        if path == "/_sandbox/runtimes":
+            runtimes.by_region[str(body["region"])] = str(body["url"])
+        elif path == "/_sandbox/replication":
+            if "replicas" in body:
+                replication.configure(body["replicas"], float(body.get("lagMs", 0)) / 1000)
+            answer = {
+                "pending": replication.pending(),
+                "applied": replication.applied,
+                "discarded": replication.discarded,
+            }
+        elif (match := re.fullmatch(r"/_sandbox/regions/([a-z0-9-]+)/(dark|lit)", path)) is not None:
+            if match[2] == "dark":
+                lights.go_dark(match[1])
+            else:
+                answer = {"backlog": come_back(match[1])}
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"message": "unknown sandbox control"}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(answer).encode()]
+
+    def application(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").startswith("/_sandbox/"):
+            return admin(environ, start_response)
+        match = CREDENTIAL_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is not None and lights.is_dark(match[1]):
+            if environ.get("HTTP_" + IN_PROCESS.upper().replace("-", "_")):
+                lights.wait_lit(match[1])  # the region's own executions: frozen until it is back
+            else:
+                start_response("503 Service Unavailable", [("Content-Type", "application/x-amz-json-1.0")])
+                return [json.dumps({"__type": "ServiceUnavailable", "message": f"{match[1]} is dark"}).encode()]
+        return app(environ, start_response)
+
+    return application
 
 
 class _Body:
@@ -88,7 +176,8 @@ def dispatch_in_process(app: Any) -> Any:
             path=url.path,
             query_string=url.query,
             method=request.method,
-            headers=[(k, v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()],
+            headers=[(k, v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()]
+            + [(IN_PROCESS, "1")],
             data=body or b"",
             base_url=f"{url.scheme}://{url.netloc}",
         ).get_environ()
@@ -127,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     if "backend-lookup" not in off:
         cache_backend_lookup()
     os.environ["MOTO_PORT"] = str(args.port)  # the interpreter's endpoint, for request signing and routing
-    app = DomainDispatcherApplication(create_backend_app)
-    route_lambda_invokes(boto3._get_default_session(), forward_to(args.runtime_url))
+    runtimes = Runtimes(args.runtime_url)
+    app = regional(DomainDispatcherApplication(create_backend_app), runtimes)
+    route_lambda_invokes(boto3._get_default_session(), forward_to(runtimes))
     reuse_interpreter_clients(customize=None if "in-process" in off else dispatch_in_process(app))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

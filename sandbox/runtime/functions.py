@@ -324,6 +324,9 @@ class RuntimeServer:
     def __init__(self, runtime: LambdaRuntime, host: str = "127.0.0.1", port: int = 0) -> None:
         self.runtime = runtime
         self._server = LoopbackServer(self._respond, name="runtime", host=host, port=port)
+        self.lit = threading.Event()
+        """Cleared while the region is dark: new invocations wait (those running finish)."""
+        self.lit.set()
 
     @property
     def url(self) -> str:
@@ -337,6 +340,7 @@ class RuntimeServer:
         self._server.stop()
 
     def _respond(self, request: Request) -> Reply:
+        self.lit.wait()
         function = urllib.parse.unquote(request.path.removeprefix("/functions/"))
         try:
             answer: dict[str, Any] = {"result": self.runtime.invoke(function, json.loads(request.body or b"null"))}

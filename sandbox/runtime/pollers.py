@@ -19,6 +19,9 @@ class QueuePoller:
     def __init__(self, spec: MappingSpec, sqs: Any, runtime: LambdaRuntime, region: str) -> None:
         self.spec, self.sqs, self.runtime, self.region = spec, sqs, runtime, region
         self.stopping = threading.Event()
+        self.lit = threading.Event()
+        """Cleared while the region is dark: nothing is polled."""
+        self.lit.set()
         self.threads = [
             threading.Thread(target=self._poll, name=f"poller-{spec.function}-{n}", daemon=True)
             for n in range(max(1, min(spec.max_concurrency, 4)))  # a 2-core machine: at most 4 pollers
@@ -36,6 +39,8 @@ class QueuePoller:
 
     def _poll(self) -> None:
         while not self.stopping.is_set():
+            if not self.lit.wait(0.5):
+                continue
             try:
                 messages = self.sqs.receive_message(
                     QueueUrl=self.spec.queue_url,

@@ -7,6 +7,8 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -142,3 +144,89 @@ def test_the_dynamodb_lock_is_reentrant_for_its_holder() -> None:
         pass
     with lock.hold(priority=True):  # and free again afterwards
         pass
+
+
+# -- global tables, emulated: replication with a lag, last writer wins, dark regions -------------
+
+
+@pytest.fixture
+def replicated(aws: None) -> Iterator[str]:
+    """One table in us-east-1 and us-west-2, replicated 200 ms behind."""
+    name = f"g-{uuid.uuid4().hex[:8]}"
+    for region in ("us-east-1", "us-west-2"):
+        boto3.client("dynamodb", region_name=region).create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    moto_patches.replication.configure({name: ["us-east-1", "us-west-2"]}, lag_seconds=0.2)
+    yield name
+    moto_patches.replication.configure({}, lag_seconds=0)
+    moto_patches.come_back("us-east-1")
+
+
+def item(region: str, table: str, key: str) -> dict[str, Any] | None:
+    found = boto3.client("dynamodb", region_name=region).get_item(TableName=table, Key={"pk": {"S": key}})
+    return found.get("Item")
+
+
+def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_write_reaches_the_other_region_after_the_lag_not_before(replicated: str) -> None:
+    east = boto3.client("dynamodb", region_name="us-east-1")
+    east.put_item(TableName=replicated, Item={"pk": {"S": "a"}, "v": {"N": "1"}})
+    assert item("us-west-2", replicated, "a") is None  # not yet: asynchronous
+    assert eventually(lambda: item("us-west-2", replicated, "a") == {"pk": {"S": "a"}, "v": {"N": "1"}})
+    # Transactions and deletions replicate too, item by item.
+    east.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": replicated, "Item": {"pk": {"S": "b"}}}},
+            {"Delete": {"TableName": replicated, "Key": {"pk": {"S": "a"}}}},
+        ]
+    )
+    assert eventually(
+        lambda: item("us-west-2", replicated, "a") is None and item("us-west-2", replicated, "b") is not None
+    )
+
+
+def test_conditions_are_checked_on_the_local_replica_and_the_last_writer_wins(replicated: str) -> None:
+    # GIVEN both regions write the same item within the lag, each passing its local condition
+    east, west = (boto3.client("dynamodb", region_name=r) for r in ("us-east-1", "us-west-2"))
+    absent = "attribute_not_exists(pk)"
+    east.put_item(TableName=replicated, Item={"pk": {"S": "x"}, "by": {"S": "east"}}, ConditionExpression=absent)
+    west.put_item(TableName=replicated, Item={"pk": {"S": "x"}, "by": {"S": "west"}}, ConditionExpression=absent)
+    # THEN both converge on the later write
+    assert eventually(lambda: item("us-east-1", replicated, "x") == item("us-west-2", replicated, "x"))
+    assert item("us-east-1", replicated, "x") == {"pk": {"S": "x"}, "by": {"S": "west"}}
+
+
+def test_a_dark_region_neither_sends_nor_receives_until_it_comes_back_and_takes_the_backlog_first(
+    replicated: str,
+) -> None:
+    east, west = (boto3.client("dynamodb", region_name=r) for r in ("us-east-1", "us-west-2"))
+    # GIVEN an east write still within the lag when east goes dark
+    east.put_item(TableName=replicated, Item={"pk": {"S": "late"}, "by": {"S": "east"}})
+    moto_patches.lights.go_dark("us-east-1")
+    # WHEN west writes meanwhile (the surviving region), including the same item
+    west.put_item(TableName=replicated, Item={"pk": {"S": "new"}, "by": {"S": "west"}})
+    west.put_item(TableName=replicated, Item={"pk": {"S": "late"}, "by": {"S": "west"}})
+    time.sleep(0.5)
+    # THEN nothing crossed in either direction
+    assert item("us-west-2", replicated, "late") == {"pk": {"S": "late"}, "by": {"S": "west"}}
+    assert item("us-east-1", replicated, "new") is None
+    # WHEN east comes back: west's writes are applied to it at once (before anything else runs)
+    backlog = moto_patches.come_back("us-east-1")
+    assert backlog >= 2
+    assert item("us-east-1", replicated, "new") == {"pk": {"S": "new"}, "by": {"S": "west"}}
+    # AND east's older write, replicated late, loses to west's newer one in both regions
+    assert eventually(lambda: not any(moto_patches.replication.pending().values()))
+    for region in ("us-east-1", "us-west-2"):
+        assert item(region, replicated, "late") == {"pk": {"S": "late"}, "by": {"S": "west"}}

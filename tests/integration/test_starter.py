@@ -9,8 +9,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from handlers import starter as starter_module
+from handlers.ownership import RegionControl
 from handlers.starter import Starter
 from tests.integration.lambda_events import LambdaContext, sqs_event
+from tests.integration.stores import Stores
 
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 
@@ -111,3 +113,23 @@ def test_throttled_start_is_a_partial_batch_failure(run: Run, machine: str) -> N
     assert executions(machine) == ["o-1", "o-3"]
     assert run(Starter(client, machine), [submitted("o-2")]) == []
     assert executions(machine) == ["o-1", "o-2", "o-3"]
+
+
+def test_passive_standby_starts_nothing_and_lets_the_forwarded_event_go(run: Run, machine: str, stores: Stores) -> None:
+    # GIVEN a standby region that was never promoted, and an order the primary owns (replicated)
+    stores.orders.put_item(Item={"orderId": "o-1", "status": "PENDING", "ownerRegion": "us-east-1"})
+    standby = RegionControl(stores.orders, "us-west-2", "standby", cache_seconds=0)
+    starter = Starter(boto3.client("stepfunctions", region_name="us-east-1"), machine, standby)
+    # WHEN the forwarded OrderSubmitted reaches its starter
+    failed = run(starter, [submitted("o-1")])
+    # THEN no saga starts, and the message is done with (not redelivered, not dead-lettered)
+    assert failed == []
+    assert executions(machine) == []
+    # AND once promoted, it still starts none for an order the primary owns, or one not replicated
+    standby.promote(0)
+    assert run(starter, [submitted("o-1"), submitted("o-2")]) == []
+    assert executions(machine) == []
+    # AND once reconcile claimed it for the standby, the event starts exactly one saga
+    assert standby.claim("o-1")
+    assert run(starter, [submitted("o-1"), submitted("o-1")]) == []
+    assert executions(machine) == ["o-1"]

@@ -15,13 +15,17 @@ import boto3
 import pytest
 
 from handlers import sweeper
+from handlers.ownership import RegionControl, RegionStandsDown
 from handlers.reconcile import (
+    ADOPTED,
     HALTED,
     NO_ORDER,
+    RAN_HERE_BEFORE,
     RESTARTED,
     RUNNING,
     SETTLED_ALREADY,
     UNREADABLE,
+    WOULD_ADOPT,
     WOULD_RESTART,
     Reconciler,
 )
@@ -199,3 +203,51 @@ def test_sweeper_entry_point_reports_what_it_fixed_as_a_metric(
 
 def _arn(region: Region, order_id: str) -> str:
     return region.machine.replace(":stateMachine:", ":execution:") + f":{order_id}"
+
+
+# -- after a failover: the promoted region adopts what the lost one left -------------------------
+
+
+def owned(region: Region, order_id: str, owner: str, status: str = "PENDING") -> None:
+    created = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+    region.stores.orders.put_item(
+        Item={"orderId": order_id, "customerId": "cust-1", "status": status, "createdAt": created, "ownerRegion": owner}
+    )
+
+
+def test_promoted_standby_adopts_pending_and_parked_orders_of_the_lost_region(region: Region) -> None:
+    # GIVEN the standby's replica holds what the lost primary owned: pending, parked, settled
+    standby = RegionControl(region.stores.orders, "us-west-2", "standby", cache_seconds=0)
+    region.reconciler.region = standby
+    owned(region, "pending", "us-east-1")
+    owned(region, "parked", "us-east-1", status="NEEDS_REVIEW")
+    owned(region, "done", "us-east-1", status="CONFIRMED")
+    owned(region, "local-parked", "us-west-2", status="NEEDS_REVIEW")
+    # WHEN still passive, reconcile refuses and changes nothing
+    with pytest.raises(RegionStandsDown):
+        region.reconciler.run(timedelta(0))
+    assert region.started() == []
+    # AND once promoted, a dry run says what it would do
+    standby.promote(0)
+    assert actions(region.reconciler.run(timedelta(0), dry_run=True)) == {
+        "pending": WOULD_ADOPT,
+        "parked": WOULD_ADOPT,
+    }
+    # WHEN reconcile runs
+    result = region.reconciler.run(timedelta(0))
+    # THEN both unsettled orders are claimed for the standby and started through its bus
+    assert actions(result) == {"pending": ADOPTED, "parked": ADOPTED}
+    assert region.started() == ["parked", "pending"]
+    owners = {o: region.stores.orders.get_item(Key={"orderId": o})["Item"]["ownerRegion"] for o in ("pending", "done")}
+    assert owners == {"pending": "us-west-2", "done": "us-east-1"}
+
+
+def test_an_order_this_region_already_ran_is_left_to_a_human(region: Region) -> None:
+    standby = RegionControl(region.stores.orders, "us-west-2", "standby", cache_seconds=0)
+    standby.promote(0)
+    region.reconciler.region = standby
+    owned(region, "twice", "us-east-1")
+    region.execute("twice", "wait")
+    result = region.reconciler.run(timedelta(0))
+    assert actions(result) == {"twice": RAN_HERE_BEFORE}
+    assert result.needs_a_human and region.started() == []

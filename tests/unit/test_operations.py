@@ -61,8 +61,16 @@ def test_operators_role_may_do_exactly_what_the_console_calls(graphs: dict[str, 
         }
         | {(a, START_DLQ) for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage")}
         | {("events:PutEvents", BUS)}
+        | {("dynamodb:UpdateItem", ORDERS), ("dynamodb:PutItem", ORDERS)}  # claim, promote
     )
-    assert grants(policy_of_role(graph, role.inputs["name"])) == expected
+    statements = policy_of_role(graph, role.inputs["name"])
+    assert grants(statements) == expected
+    # The writes are held to the ownership and control attributes, and promote to the control item.
+    writes = {action: s.get("Condition") or {} for s in statements for action in s["Action"] if action.endswith("Item")}
+    assert writes["dynamodb:UpdateItem"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["orderId", "ownerRegion", "ownerClaimedAt", "status"]}
+    }
+    assert writes["dynamodb:PutItem"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == ["#region-control"]
     assert graph.outputs["operatorsRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-operators-{REGION}"
 
 
@@ -90,7 +98,9 @@ def test_sweeper_runs_on_a_schedule_with_its_own_least_privilege_role_and_an_ala
         {(a, ORDERS) for a in ("dynamodb:GetItem", "dynamodb:Scan")}
         | {("states:DescribeExecution", EXECUTIONS), ("events:PutEvents", BUS)}
         | {(a, START_DLQ) for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage")}
+        | {("dynamodb:UpdateItem", ORDERS)}  # adopting what the other region left, after a failover
     )
+    assert function.inputs["environment"]["variables"]["REGION_ROLE"] == "primary"
     [rule] = [r for r in graph.of_type("aws:cloudwatch/eventRule:EventRule") if r.name == "sweeper-schedule"]
     assert rule.inputs["scheduleExpression"] == "rate(5 minutes)"
     [target] = [t for t in graph.of_type("aws:cloudwatch/eventTarget:EventTarget") if t.name == "sweeper-target"]
@@ -105,10 +115,13 @@ def test_sweeper_runs_on_a_schedule_with_its_own_least_privilege_role_and_an_ala
     assert alarm.inputs["dimensions"] == {"service": "order-saga-sweeper"}
 
 
-def test_standby_has_no_sweeper_but_an_operators_role(graphs: dict[str, Graph]) -> None:
+def test_standby_sweeper_is_held_by_the_region_switch_and_has_an_operators_role(graphs: dict[str, Graph]) -> None:
+    # A passive standby's sweeper sweeps nothing (handlers/ownership.py); once promoted it sweeps
+    # at once, with no deploy. Its role is the standby's.
     graph = graphs["prod-usw2"]
-    assert not [f for f in graph.of_type("aws:lambda/function:Function") if "sweeper" in f.inputs["name"]]
-    assert "sweeperFunctionName" not in graph.outputs
+    [sweeper] = [f for f in graph.of_type("aws:lambda/function:Function") if f.inputs["name"].endswith("-sweeper")]
+    assert sweeper.inputs["environment"]["variables"]["REGION_ROLE"] == "standby"
+    assert graph.outputs["sweeperFunctionName"] == sweeper.inputs["name"]
     assert graph.outputs["operatorsRoleArn"].endswith("-operators-us-west-2")
 
 

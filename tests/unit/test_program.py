@@ -23,6 +23,7 @@ from components.order_saga import ORDER_SAGA
 from components.preflight import concurrency_problems
 from components.region import ORDER_TASKS
 from components.saga import SagaBindings, compile_saga
+from components.saga.stand_down import StandDown, with_stand_down
 from components.step import SagaStepComponentArgs, TaskArgs
 from handlers.usage_plans import usage_plan_key
 from synth.graph import Graph, Resource
@@ -178,7 +179,10 @@ def test_state_machine_definition_is_the_compiled_saga_for_the_mocked_arns(graph
         orders_table="order-saga-prod-use1-orders",
         event_bus="order-saga-prod-use1-orders",
     )
-    assert json.loads(machine.inputs["definition"]) == compile_saga(ORDER_SAGA, bindings)
+    # The compiled saga, made to stand down where the region does not own the order.
+    stand_down = StandDown(region="us-east-1", errors=("RegionStandsDown",))
+    expected = with_stand_down(compile_saga(ORDER_SAGA, bindings), stand_down, "order-saga-prod-use1-orders")
+    assert json.loads(machine.inputs["definition"]) == expected
     assert machine.inputs["type"] == "STANDARD"
     assert machine.inputs["tracingConfiguration"] == {"enabled": True}
     assert machine.inputs["loggingConfiguration"]["level"] == "ERROR"

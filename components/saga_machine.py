@@ -128,7 +128,7 @@ class Saga(pulumi.ComponentResource):
 def _definition(args: SagaArgs, bound: dict[str, Any]) -> dict[str, Any]:
     definition = compile_saga(args.definition, _bindings(bound))
     if args.stand_down is not None:
-        definition = with_stand_down(definition, args.stand_down, bound["table"])
+        definition = with_stand_down(definition, args.stand_down.for_saga(args.definition), bound["table"])
     return definition
 
 

@@ -35,6 +35,9 @@ from botocore.exceptions import ClientError
 CONTROL_KEY = "#region-control"
 """The control item's ``orderId``: no order id (a UUID) can take it."""
 OWNER_ATTRIBUTE = "ownerRegion"
+CLAIMED_ATTRIBUTE = "ownerClaimedAt"
+"""Set when a region took the order over from another (adopted): its saga there compensates
+every step on a failure, since the lost region may have done more than replicated."""
 ROLES = ("primary", "standby")
 SETTLED = ("CONFIRMED", "CANCELLED_COMPENSATED")
 CACHE_SECONDS = 2.0
@@ -112,19 +115,22 @@ class RegionControl:
         if owner and owner != self.region:
             raise RegionStandsDown(f"{order_id} is owned by {owner}, not {self.region}")
 
-    def startable(self, order_id: str) -> bool:
+    def startable(self, order_id: str) -> dict[str, Any] | None:
         """Whether this region may start a saga for the order: it is active, the order item is
         here (replicated) and no other region owns it. The starter drops what is not: an event
-        the primary forwarded before a failover belongs to an order reconcile adopts."""
+        the primary forwarded before a failover belongs to an order reconcile adopts. Returns
+        None, or what the execution input adds: ``{"adopted": True}`` for an adopted order."""
         if not self.active():
-            return False
+            return None
         item = self.table.get_item(
             Key={"orderId": order_id},
             ConsistentRead=True,
-            ProjectionExpression="#owner",
-            ExpressionAttributeNames={"#owner": OWNER_ATTRIBUTE},
+            ProjectionExpression="#owner, #claimed",
+            ExpressionAttributeNames={"#owner": OWNER_ATTRIBUTE, "#claimed": CLAIMED_ATTRIBUTE},
         ).get("Item")
-        return item is not None and item.get(OWNER_ATTRIBUTE, self.region) == self.region
+        if item is None or item.get(OWNER_ATTRIBUTE, self.region) != self.region:
+            return None
+        return {"adopted": True} if CLAIMED_ATTRIBUTE in item else {}
 
     def promote(self, expected_epoch: int, *, by: str = "ops") -> Control:
         """Make this region the active one: one conditional write to the local replica. Refused
@@ -154,9 +160,13 @@ class RegionControl:
         try:
             self.table.update_item(
                 Key={"orderId": order_id},
-                UpdateExpression="SET #owner = :me, ownerClaimedAt = :now",
+                UpdateExpression="SET #owner = :me, #claimed = :now",
                 ConditionExpression="attribute_exists(orderId) AND NOT #status IN (:confirmed, :cancelled)",
-                ExpressionAttributeNames={"#owner": OWNER_ATTRIBUTE, "#status": "status"},
+                ExpressionAttributeNames={
+                    "#owner": OWNER_ATTRIBUTE,
+                    "#claimed": CLAIMED_ATTRIBUTE,
+                    "#status": "status",
+                },
                 ExpressionAttributeValues={
                     ":me": self.region,
                     ":now": datetime.now(UTC).isoformat(timespec="milliseconds"),

@@ -59,7 +59,8 @@ class Starter:
     def start(self, record: SQSRecord) -> str:
         order = OrderSubmitted.model_validate_json(record.body).detail
         logger.set_correlation_id(order.orderId)
-        if self.region is not None and not self.region.startable(order.orderId):
+        extra = self.region.startable(order.orderId) if self.region is not None else {}
+        if extra is None:
             # A passive standby starts nothing: the primary runs this order. Nor does a promoted
             # one start an order it does not own (an event the primary forwarded before it was
             # lost): reconcile adopts it. The event stays in the bus's archive and the order in
@@ -69,7 +70,8 @@ class Starter:
         arguments = {
             "stateMachineArn": self.state_machine_arn,
             "name": order.orderId,
-            "input": json.dumps({"orderId": order.orderId, "customerId": order.customerId}),
+            # An adopted order says so: its saga then compensates every step on a failure.
+            "input": json.dumps({"orderId": order.orderId, "customerId": order.customerId, **extra}),
         }
         # The order's trace (API -> intake -> bus -> queue) arrives as the message's
         # AWSTraceHeader: the saga joins it instead of the starter's own batch trace.

@@ -9,7 +9,11 @@ compiled definition (``compile_saga``'s output, left untouched) so that:
   effect) ends the execution at ``StoodDown``: no compensation, no status write, no event;
 - every status write also requires the order to be owned by ``region`` (or by no region); when
   refused, the execution reads the owner and, if another region owns the order, ends at
-  ``StoodDown``; otherwise it goes where the refusal went before (settled, or halted).
+  ``StoodDown``; otherwise it goes where the refusal went before (settled, or halted);
+- an **adopted** order (``$.adopted`` in the input: this region took it over from one that was
+  lost) that fails at any step runs *every* compensator, newest first: the lost region may
+  have done later steps than this region's replica shows (its last writes had not replicated),
+  and a compensator of a step that never ran is a fenced no-op.
 
 Pure, like the compiler. Costs no state on the happy path: the owner is read only after a
 refused status write.
@@ -18,8 +22,11 @@ refused status write.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+from components.saga.model import SagaDefinition
 
 STOOD_DOWN = "StoodDown"
 CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
@@ -35,6 +42,17 @@ class StandDown:
     region: str
     errors: tuple[str, ...]
     owner_attribute: str = "ownerRegion"
+    steps: tuple[str, ...] = ()
+    """The saga's forward steps (``for_saga`` fills them in)."""
+    full_undo: str | None = None
+    """The first state of the whole compensation chain (``for_saga``): where an adopted order
+    that fails goes. None: adopted orders compensate like any other."""
+    adopted_flag: str = "$.adopted"
+
+    def for_saga(self, saga: SagaDefinition) -> StandDown:
+        """This stand-down with ``saga``'s steps and the entry of its whole compensation chain."""
+        entry = next((step.compensation for step in reversed(saga.steps) if step.compensation), None)
+        return dataclasses.replace(self, steps=tuple(step.name for step in saga.steps), full_undo=entry)
 
     def problems(self) -> list[str]:
         found = [] if self.region else ["stand down: region is empty"]
@@ -55,6 +73,8 @@ def with_stand_down(definition: dict[str, Any], stand_down: StandDown, orders_ta
     added: dict[str, Any] = {}
     for name, state in states.items():
         if _is_lambda_task(state):
+            if name in stand_down.steps and stand_down.full_undo:
+                added |= _adopted_undo_everything(name, state, stand_down)
             catch = {"ErrorEquals": list(stand_down.errors), "ResultPath": "$.standDown", "Next": STOOD_DOWN}
             state["Catch"] = [catch, *state.get("Catch", [])]
         elif _is_status_write(state):
@@ -65,6 +85,25 @@ def with_stand_down(definition: dict[str, Any], stand_down: StandDown, orders_ta
         "Comment": "Another region owns this order, or this region is passive: nothing was done here.",
     }
     return result
+
+
+def _adopted_undo_everything(name: str, state: dict[str, Any], stand_down: StandDown) -> dict[str, Any]:
+    """Route each of a forward step's compensating catchers through a choice: an adopted order
+    runs the whole chain, any other the compensators it ran before. Parking is left alone."""
+    assert stand_down.full_undo is not None
+    added: dict[str, Any] = {}
+    for catcher in state.get("Catch", []):
+        target = str(catcher["Next"])
+        if target.endswith("_NeedsReview") or target == stand_down.full_undo:
+            continue
+        choice = f"{name}_IfAdopted_{target}"
+        added[choice] = {
+            "Type": "Choice",
+            "Choices": [{"Variable": stand_down.adopted_flag, "IsPresent": True, "Next": stand_down.full_undo}],
+            "Default": target,
+        }
+        catcher["Next"] = choice
+    return added
 
 
 def _is_lambda_task(state: dict[str, Any]) -> bool:

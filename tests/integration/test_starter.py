@@ -129,7 +129,12 @@ def test_passive_standby_starts_nothing_and_lets_the_forwarded_event_go(run: Run
     standby.promote(0)
     assert run(starter, [submitted("o-1"), submitted("o-2")]) == []
     assert executions(machine) == []
-    # AND once reconcile claimed it for the standby, the event starts exactly one saga
+    # AND once reconcile claimed it for the standby, the event starts exactly one saga, told
+    # that the order is adopted (a failure then compensates every step)
     assert standby.claim("o-1")
     assert run(starter, [submitted("o-1"), submitted("o-1")]) == []
     assert executions(machine) == ["o-1"]
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
+    started = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert started == {"orderId": "o-1", "customerId": "cust-1", "adopted": True}

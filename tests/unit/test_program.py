@@ -181,7 +181,9 @@ def test_state_machine_definition_is_the_compiled_saga_for_the_mocked_arns(graph
     )
     # The compiled saga, made to stand down where the region does not own the order.
     stand_down = StandDown(region="us-east-1", errors=("RegionStandsDown",))
-    expected = with_stand_down(compile_saga(ORDER_SAGA, bindings), stand_down, "order-saga-prod-use1-orders")
+    expected = with_stand_down(
+        compile_saga(ORDER_SAGA, bindings), stand_down.for_saga(ORDER_SAGA), "order-saga-prod-use1-orders"
+    )
     assert json.loads(machine.inputs["definition"]) == expected
     assert machine.inputs["type"] == "STANDARD"
     assert machine.inputs["tracingConfiguration"] == {"enabled": True}

@@ -108,3 +108,24 @@ def test_the_compiled_definition_is_left_untouched(compiled: dict[str, Any]) -> 
 def test_a_bad_stand_down_is_refused(compiled: dict[str, Any], stand_down: StandDown, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         with_stand_down(compiled, stand_down, TABLE)
+
+
+def test_an_adopted_order_that_fails_anywhere_runs_every_compensator(compiled: dict[str, Any]) -> None:
+    # The lost region may have done later steps than the replica showed (its last writes had
+    # not replicated): an adopted order's failure undoes them all, newest first.
+    stand_down = STAND_DOWN.for_saga(ORDER_SAGA)
+    assert stand_down.full_undo == "CancelShipment"
+    states = with_stand_down(compiled, stand_down, TABLE)["States"]
+    for step in ORDER_SAGA.steps:
+        for catcher in states[step.name]["Catch"][1:]:
+            original = next(
+                c["Next"] for c in compiled["States"][step.name]["Catch"] if c["ErrorEquals"] == catcher["ErrorEquals"]
+            )
+            if original.endswith("_NeedsReview") or original == "CancelShipment":
+                assert catcher["Next"] == original, step.name  # parking, or the whole chain already
+                continue
+            choice = states[catcher["Next"]]
+            assert choice["Choices"] == [{"Variable": "$.adopted", "IsPresent": True, "Next": "CancelShipment"}]
+            assert choice["Default"] == original, step.name
+    # Compensators are not rerouted: a failing compensator parks, as before.
+    assert all("IfAdopted" not in c["Next"] for c in states["RefundPayment"]["Catch"])

@@ -103,7 +103,8 @@ class Audit:
         ]
 
 
-def _scan(sandbox: Sandbox, table: str) -> list[dict[str, Any]]:
+def scan(sandbox: Sandbox, table: str) -> list[dict[str, Any]]:
+    """Every item of one of the sandbox's tables, read consistently, page by page."""
     dynamodb = sandbox.session.resource("dynamodb", endpoint_url=sandbox.aws_endpoint).Table(table)
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {}
@@ -136,11 +137,11 @@ def gather(sandbox: Sandbox, run: LaunchDayRun) -> Evidence:
         names.update(e["name"] for e in page["executions"])
     return Evidence(
         accepted=list(run.accepted),
-        orders={item["orderId"]: item for item in _scan(sandbox, outputs["ordersTableName"])},
+        orders={item["orderId"]: item for item in scan(sandbox, outputs["ordersTableName"])},
         gateway_ledger=sandbox.gateway.ledger(),
         courier_ledger=sandbox.courier.ledger(),
-        inventory=_scan(sandbox, outputs["inventoryTableName"]),
-        loyalty=_scan(sandbox, outputs["loyaltyTableName"]),
+        inventory=scan(sandbox, outputs["inventoryTableName"]),
+        loyalty=scan(sandbox, outputs["loyaltyTableName"]),
         executions=names,
     )
 

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from demo.audit import INVARIANTS, Evidence, check
+from demo.audit import INVARIANTS, Evidence, check, scan
 from demo.driver import PARKED, TERMINAL, LaunchDayRun, Sample, SentRequest
 from demo.html_report import as_html
 from demo.report import summary
@@ -369,18 +369,6 @@ class Drill:
 # -- the audit ---------------------------------------------------------------------------------
 
 
-def _scan(region: Sandbox, table: str) -> list[dict[str, Any]]:
-    resource = region.session.resource("dynamodb", endpoint_url=region.aws_endpoint).Table(table)
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {}
-    while True:
-        page = resource.scan(ConsistentRead=True, **kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def _executions(region: Sandbox) -> dict[str, str]:
     sfn = region.aws("stepfunctions")
     found: dict[str, str] = {}
@@ -428,8 +416,8 @@ def audit_drill(pair: SandboxPair, run: DrillRun, knobs: DrillKnobs) -> dict[str
     executions = {**_executions(primary), **_executions(standby)}
     run.primary_executions = dict(Counter(_executions(primary).values()))
     tables = {name: outputs[f"{name}TableName"] for name in ("orders", "inventory", "loyalty")}
-    active = {name: _scan(standby, table) for name, table in tables.items()}
-    other = {name: _scan(primary, table) for name, table in tables.items()}
+    active = {name: scan(standby, table) for name, table in tables.items()}
+    other = {name: scan(primary, table) for name, table in tables.items()}
     evidence = Evidence(
         accepted=list(run.accepted),
         orders={item["orderId"]: item for item in active["orders"]},

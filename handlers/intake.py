@@ -33,7 +33,7 @@ from handlers import ownership
 from handlers.config import setting
 from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
 from handlers.order_request import OrderRequest
-from handlers.orders import OrdersTable, now
+from handlers.toolkit import WorkItems, now
 
 logger = Logger()
 metrics = Metrics(namespace="OrderSaga")
@@ -55,7 +55,7 @@ class ApiError(Exception):
 class Intake:
     def __init__(
         self,
-        orders: OrdersTable,
+        orders: WorkItems,
         catalog: Any,
         events: Any,
         event_bus: str,
@@ -188,7 +188,7 @@ def plain(value: Any) -> Any:
 def intake() -> Intake:
     dynamodb = boto3.resource("dynamodb")
     return Intake(
-        OrdersTable(dynamodb.Table(setting("ORDERS_TABLE"))),
+        WorkItems(dynamodb.Table(setting("ORDERS_TABLE"))),
         dynamodb.Table(setting("INVENTORY_TABLE")),
         boto3.client("events"),
         setting("EVENT_BUS"),

@@ -8,10 +8,11 @@ Inventory table (key ``pk``):
 - ``FENCE#<orderId>:ReserveInventory:undo``: the release ran (``handlers.contract.fence_key``)
 
 A reservation is written in the same transaction as the stock decrement, so running the
-step twice never decrements twice. A line must fit in one shard. The release writes its fence
-in the same transaction as the increments (alone when nothing was held, on the condition that
-nothing is held still), and every reservation is conditioned on the fence's absence: a
-reservation that lands after its release, or a second saga's, is refused.
+step twice never decrements twice. A line must fit in one shard. Fenced by
+``handlers.toolkit.Effect``: the release writes the table's fence in the same transaction as
+the increments (alone when nothing was held, on the condition that nothing is held still),
+and every reservation carries the fence check: a reservation that lands after its release,
+or a second saga's, is refused.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from typing import Any
 import boto3
 
 from handlers.config import setting
-from handlers.errors import AlreadyCompensated, InventoryUnavailable, OutOfStock
-from handlers.orders import OrderLine, OrdersTable
-from handlers.saga_task import TaskResult, saga_task
-from handlers.transactions import Cancelled, fence_absent, fence_put, transact, undo_fenced
+from handlers.errors import InventoryUnavailable, OutOfStock
+from handlers.orders import Order, OrderLine
+from handlers.toolkit import Cancelled, Effect, Forward, TaskResult, Undo, WorkItems, saga_task
 
 RESERVE = "ReserveInventory"
 RELEASE = "ReleaseInventory"
+STOCK = Effect(RESERVE, compensation=RELEASE)
 
 
 def stock_key(sku: str, shard: int) -> str:
@@ -41,55 +42,54 @@ def reservation_key(order_id: str, sku: str) -> str:
 
 
 class Inventory:
-    def __init__(self, orders: OrdersTable, table: Any, *, rng: random.Random | None = None) -> None:
+    def __init__(self, orders: WorkItems, table: Any, *, rng: random.Random | None = None) -> None:
         self.orders = orders
         self.table = table
         self.rng = rng or random.Random()
 
     def reserve(self, order_id: str) -> TaskResult:
-        lines = self.orders.forward(order_id, RESERVE).items
+        return STOCK.run(self.orders, order_id, self._reserve)
+
+    def release(self, order_id: str) -> TaskResult:
+        """Give back every unit this order holds, and fence the step: a reservation that lands
+        later is refused. Nothing held, nothing given back, the fence all the same."""
+        return STOCK.run_undo(self.orders, order_id, self._release_held)
+
+    def _reserve(self, call: Forward) -> TaskResult:
+        order_id = call.order_id
+        lines = Order.of(call.item).items
         # Each line starts on a random shard (spreading a hot SKU's writes) and walks the rest.
         untried = {line.sku: self._shard_order(line.sku) for line in lines}
-        fence = [fence_absent(self.table.name, order_id, RESERVE)]
         while True:
             shards = {sku: order[0] for sku, order in untried.items()}
             try:
-                transact(
-                    self.table.meta.client, fence + self._reservation(order_id, lines, shards), InventoryUnavailable
-                )
+                call.transact(self.table, self._reservation(order_id, lines, shards), InventoryUnavailable)
                 break
             except Cancelled as cancelled:
-                # Item 0 is the fence; then per line i, its reservation (1 + 2i) and its shard (2 + 2i).
-                if cancelled.refused(0):
-                    raise AlreadyCompensated(f"{RESERVE} of {order_id} was released") from None
-                if any(cancelled.refused(1 + 2 * i) for i in range(len(lines))):
+                # Per line i, its reservation (2i) and its shard (1 + 2i).
+                if any(cancelled.refused(2 * i) for i in range(len(lines))):
                     break  # reserved by an earlier run of this step, not released (no fence): same outcome
-                short = [line for i, line in enumerate(lines) if cancelled.refused(2 + 2 * i)]
+                short = [line for i, line in enumerate(lines) if cancelled.refused(1 + 2 * i)]
                 if not short:
                     raise InventoryUnavailable(f"transaction refused without a reason: {cancelled.codes}") from None
                 for line in short:
                     untried[line.sku].pop(0)
                     if not untried[line.sku]:
                         raise OutOfStock(line.sku) from None
-        self.orders.stamp(order_id, RESERVE, fenced_by=RESERVE)
         return {"reserved": {line.sku: line.quantity for line in lines}}
 
-    def release(self, order_id: str) -> TaskResult:
-        """Give back every unit this order holds, and fence the step: a reservation that lands
-        later is refused. Nothing held, nothing given back, the fence all the same."""
-        # The order's fence first: from here on this step's result is never recorded as done.
-        lines = self.orders.fence(order_id, RESERVE).items
+    def _release_held(self, call: Undo) -> TaskResult:
+        order_id = call.order_id
+        lines = Order.of(call.item).items
 
         def attempt() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             found = {line.sku: self._reservation_item(order_id, line) for line in lines}
             held = [item for item in found.values() if item is not None and item["status"] == "RESERVED"]
             # Lines not held must stay so until the fence is in: a reservation racing us is seen.
             not_held = [line for line in lines if (item := found[line.sku]) is None or item["status"] != "RESERVED"]
-            fence = fence_put(self.table.name, order_id, RESERVE)
-            return [fence, *self._release(held), *self._not_held(order_id, not_held)], held
+            return [*self._release(held), *self._not_held(order_id, not_held)], held
 
-        held = undo_fenced(self.table.meta.client, attempt, InventoryUnavailable)
-        self.orders.stamp(order_id, RELEASE)
+        held = call.transact(self.table, attempt, InventoryUnavailable)
         return {"released": {item["sku"]: int(item["quantity"]) for item in held}}
 
     def _shard_order(self, sku: str) -> list[int]:
@@ -185,7 +185,7 @@ class Inventory:
 @lru_cache(maxsize=1)
 def inventory() -> Inventory:
     dynamodb = boto3.resource("dynamodb")
-    orders = OrdersTable(dynamodb.Table(setting("ORDERS_TABLE")))
+    orders = WorkItems(dynamodb.Table(setting("ORDERS_TABLE")))
     return Inventory(orders, dynamodb.Table(setting("INVENTORY_TABLE")))
 
 

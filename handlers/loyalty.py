@@ -6,10 +6,11 @@ Loyalty table (key ``pk``):
 - ``FENCE#<orderId>:BurnLoyaltyPoints:undo``: the restore ran (``handlers.contract.fence_key``)
 
 Each ledger entry is written in the same transaction as the balance change, so an entry
-exists exactly when its effect does, and a second run finds it and changes nothing. The
-restore writes its fence in the same transaction (alone, on the condition that no burn
-exists, when there is nothing to give back), and a burn is conditioned on the fence's
-absence: a burn that lands after its restore, or a second saga's, is refused.
+exists exactly when its effect does, and a second run finds it and changes nothing. Fenced
+by ``handlers.toolkit.Effect``: the restore writes the table's fence in the same transaction
+(alone, on the condition that no burn exists, when there is nothing to give back), and a
+burn carries the fence check: a burn that lands after its restore, or a second saga's, is
+refused.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from typing import Any
 import boto3
 
 from handlers.config import setting
-from handlers.errors import AlreadyCompensated, InsufficientPoints, LoyaltyLedgerUnavailable
-from handlers.orders import OrdersTable
-from handlers.saga_task import TaskResult, saga_task
-from handlers.transactions import Cancelled, fence_absent, fence_put, transact, undo_fenced
+from handlers.errors import InsufficientPoints, LoyaltyLedgerUnavailable
+from handlers.orders import Order
+from handlers.toolkit import Cancelled, Effect, Forward, TaskResult, Undo, WorkItems, saga_task
 
 BURN = "BurnLoyaltyPoints"
 RESTORE = "RestoreLoyaltyPoints"
+POINTS = Effect(BURN, compensation=RESTORE)
 
 
 def account_key(customer_id: str) -> str:
@@ -38,55 +39,48 @@ def ledger_key(order_id: str, direction: str) -> str:
 
 
 class Loyalty:
-    def __init__(self, orders: OrdersTable, table: Any) -> None:
+    def __init__(self, orders: WorkItems, table: Any) -> None:
         self.orders = orders
         self.table = table
 
     def burn(self, order_id: str) -> TaskResult:
-        order = self.orders.forward(order_id, BURN)
-        points = order.loyaltyPoints
-        if points > 0:
-            entry = self._entry(order_id, order.customerId, "BURN", points)
-            debit = self._balance(order.customerId, -points)
-            try:
-                # Item 0 is the fence, 1 the ledger entry, 2 the balance.
-                transact(
-                    self.table.meta.client,
-                    [fence_absent(self.table.name, order_id, BURN), entry, debit],
-                    LoyaltyLedgerUnavailable,
-                )
-            except Cancelled as cancelled:
-                if cancelled.refused(0):
-                    raise AlreadyCompensated(f"{BURN} of {order_id} was restored") from None
-                if not cancelled.refused(1):  # refused(1): burned by an earlier run, not restored
-                    raise InsufficientPoints(f"{points} points") from None
-        self.orders.stamp(order_id, BURN, fenced_by=BURN)
-        return {"burned": points}
+        return POINTS.run(self.orders, order_id, self._burn)
 
     def restore(self, order_id: str) -> TaskResult:
         """Give back what this order burned, and fence the step: a burn that lands later is
         refused. Nothing burned, nothing restored, the fence all the same."""
-        # The order's fence first: from here on this step's result is never recorded as done.
-        order = self.orders.fence(order_id, BURN)
+        return POINTS.run_undo(self.orders, order_id, self._restore)
+
+    def _burn(self, call: Forward) -> TaskResult:
+        order = Order.of(call.item)
+        points = order.loyaltyPoints
+        if points > 0:
+            entry = self._entry(order.orderId, order.customerId, "BURN", points)
+            try:  # item 0 is the ledger entry, 1 the balance
+                call.transact(self.table, [entry, self._balance(order.customerId, -points)], LoyaltyLedgerUnavailable)
+            except Cancelled as cancelled:
+                if not cancelled.refused(0):  # refused(0): burned by an earlier run, not restored
+                    raise InsufficientPoints(f"{points} points") from None
+        return {"burned": points}
+
+    def _restore(self, call: Undo) -> TaskResult:
+        order_id = call.order_id
+        customer_id = call.item["customerId"]
 
         def attempt() -> tuple[list[dict[str, Any]], int]:
-            items = [fence_put(self.table.name, order_id, BURN)]
             if self._read(ledger_key(order_id, "RESTORE")) is not None:
-                return items, 0  # restored by an earlier run: its fence is in already
+                return [], 0  # restored by an earlier run: its fence is in already
             burn = self._read(ledger_key(order_id, "BURN"))
             if burn is None:  # nothing to give back, as long as no burn lands meanwhile
-                return [*items, self._exists(ledger_key(order_id, "BURN"), False)], 0
+                return [self._exists(ledger_key(order_id, "BURN"), False)], 0
             points = int(burn["points"])
             return [
-                *items,
-                self._entry(order_id, order.customerId, "RESTORE", points),
-                self._balance(order.customerId, points),
+                self._entry(order_id, customer_id, "RESTORE", points),
+                self._balance(customer_id, points),
                 self._exists(ledger_key(order_id, "BURN"), True),
             ], points
 
-        restored = undo_fenced(self.table.meta.client, attempt, LoyaltyLedgerUnavailable)
-        self.orders.stamp(order_id, RESTORE)
-        return {"restored": restored}
+        return {"restored": call.transact(self.table, attempt, LoyaltyLedgerUnavailable)}
 
     def _read(self, key: str) -> dict[str, Any] | None:
         return self.table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item")  # type: ignore[no-any-return]
@@ -116,7 +110,7 @@ class Loyalty:
 @lru_cache(maxsize=1)
 def loyalty() -> Loyalty:
     dynamodb = boto3.resource("dynamodb")
-    return Loyalty(OrdersTable(dynamodb.Table(setting("ORDERS_TABLE"))), dynamodb.Table(setting("LOYALTY_TABLE")))
+    return Loyalty(WorkItems(dynamodb.Table(setting("ORDERS_TABLE"))), dynamodb.Table(setting("LOYALTY_TABLE")))
 
 
 @saga_task(BURN)

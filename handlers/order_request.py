@@ -6,7 +6,16 @@ Shared by the intake Lambda (strict validation, 422) and the API Gateway request
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from handlers.orders import Address
+
+class Address(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postalCode: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Z]{2}$")
 
 
 class LineRequest(BaseModel):

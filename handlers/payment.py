@@ -3,11 +3,10 @@
 Idempotent twice over: the gateway honours our keys (``{orderId}:AuthorizePayment`` and
 ``...:undo``) for about a day, and the order item keeps ``chargeId`` / ``refundId`` for good.
 
-Fenced: the refund first sets the order's fence (``handlers.contract.fence_attribute``), then
-refunds the stored ``chargeId``, or, when no charge was recorded, voids the charge's key at
-the gateway (refunding it if it landed). A charge recorded after the fence is refused, and a
-charge that lands after the void is refused by the gateway, so neither a late authorization
-nor a second saga keeps money the saga gave back.
+Fenced (``handlers.toolkit.Effect``): the refund refunds the stored ``chargeId``, or, when no
+charge was recorded, voids the charge's key at the gateway (refunding it if it landed). A
+charge recorded after the fence is refused, and a charge that lands after the void is refused
+by the gateway, so neither a late authorization nor a second saga keeps money the saga gave back.
 """
 
 from __future__ import annotations
@@ -17,65 +16,51 @@ from functools import lru_cache
 import boto3
 
 from handlers.config import setting
-from handlers.contract import PAYMENT_GATEWAY, step_key, undo_key
-from handlers.errors import AlreadyCompensated, PaymentDeclined, PaymentGatewayUnavailable
-from handlers.orders import OrdersTable
+from handlers.contract import PAYMENT_GATEWAY
+from handlers.errors import PaymentDeclined, PaymentGatewayUnavailable
+from handlers.orders import Order
 from handlers.partners import PartnerClient, partner_from_environment
-from handlers.saga_task import TaskResult, saga_task
+from handlers.toolkit import Effect, Forward, TaskResult, Undo, WorkItems, saga_task
 
 CHARGE = "AuthorizePayment"
 REFUND = "RefundPayment"
+PAYMENT = Effect(CHARGE, compensation=REFUND, records="chargeId", undo_records="refundId")
 
 
 class Payments:
-    def __init__(self, orders: OrdersTable, gateway: PartnerClient) -> None:
+    def __init__(self, orders: WorkItems, gateway: PartnerClient) -> None:
         self.orders = orders
         self.gateway = gateway
 
     def authorize(self, order_id: str) -> TaskResult:
-        order = self.orders.forward(order_id, CHARGE)
-        if order.chargeId:
-            return {"chargeId": order.chargeId}
-        response = self.gateway.post(
-            "/charges",
-            {
-                "amount": order.total,
-                "currency": order.currency,
-                "token": order.paymentToken,
-                "reference": order_id,
-            },
-            idempotency_key=step_key(order_id, CHARGE),
-        )
-        if response.status == 409:  # our refund voided the key before this charge arrived
-            raise AlreadyCompensated(f"{CHARGE} of {order_id}: {response.body.get('error', 'voided')}")
-        if response.status == 402:
-            raise PaymentDeclined(str(response.body.get("error", "declined")))
-        charge_id = str(response.body["chargeId"])
-        self.orders.stamp(order_id, CHARGE, fenced_by=CHARGE, chargeId=charge_id)
-        return {"chargeId": charge_id}
+        return PAYMENT.run(self.orders, order_id, self._charge)
 
     def refund(self, order_id: str) -> TaskResult:
+        return PAYMENT.run_undo(self.orders, order_id, self._refund)
+
+    def _charge(self, call: Forward) -> TaskResult:
+        order = Order.of(call.item)
+        charge = {"amount": order.total, "currency": order.currency, "token": order.paymentToken}
+        response = self.gateway.post("/charges", {**charge, "reference": order.orderId}, idempotency_key=call.key)
+        if response.status == 409:  # our refund voided the key before this charge arrived
+            raise call.compensated(str(response.body.get("error", "voided")))
+        if response.status == 402:
+            raise PaymentDeclined(str(response.body.get("error", "declined")))
+        return {"chargeId": str(response.body["chargeId"])}
+
+    def _refund(self, call: Undo) -> TaskResult:
         """Refund the recorded charge, or void its key if none was recorded (a timeout)."""
-        order = self.orders.get(order_id)
-        if order.refundId:
-            return {"refundId": order.refundId}
-        order = self.orders.fence(order_id, CHARGE)
         # By id when we recorded one: the gateway forgets keys after ~24 h, ids it keeps.
-        target = (
-            {"chargeId": order.chargeId} if order.chargeId else {"chargeIdempotencyKey": step_key(order_id, CHARGE)}
-        )
-        response = self.gateway.post(
-            "/refunds", {**target, "reference": order_id}, idempotency_key=undo_key(order_id, CHARGE)
-        )
-        refund_id = str(response.body["refundId"])
-        self.orders.stamp(order_id, REFUND, refundId=refund_id)
-        return {"refundId": refund_id}
+        charge_id = call.item.get("chargeId")
+        target = {"chargeId": charge_id} if charge_id else {"chargeIdempotencyKey": call.forward_key}
+        response = self.gateway.post("/refunds", {**target, "reference": call.order_id}, idempotency_key=call.key)
+        return {"refundId": str(response.body["refundId"])}
 
 
 @lru_cache(maxsize=1)
 def payments() -> Payments:
     gateway = partner_from_environment(PAYMENT_GATEWAY, PaymentGatewayUnavailable)
-    return Payments(OrdersTable(boto3.resource("dynamodb").Table(setting("ORDERS_TABLE"))), gateway)
+    return Payments(WorkItems(boto3.resource("dynamodb").Table(setting("ORDERS_TABLE"))), gateway)
 
 
 @saga_task(CHARGE)

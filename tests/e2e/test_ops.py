@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from handlers.intake import ApiError, Intake
-from handlers.orders import OrdersTable
+from handlers.toolkit import WorkItems
 from sandbox.seed import EXAMPLE_ORDER
 from sandbox.up import Sandbox, SandboxSettings
 from synth.program import ROOT
@@ -104,7 +104,7 @@ def pending_without_saga(sandbox: Sandbox, customer: str, age: timedelta = timed
     the client got a 503 and gave up. The order is PENDING and nothing will start it."""
     dynamodb = sandbox.session.resource("dynamodb", endpoint_url=sandbox.aws_endpoint)
     intake = Intake(
-        OrdersTable(orders(sandbox)),
+        WorkItems(orders(sandbox)),
         dynamodb.Table(sandbox.outputs["inventoryTableName"]),
         sandbox.aws("events"),
         "no-such-bus",

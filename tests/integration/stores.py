@@ -12,7 +12,7 @@ import boto3
 
 from handlers.inventory import stock_key
 from handlers.loyalty import account_key
-from handlers.orders import Order, OrdersTable
+from handlers.toolkit import Item, WorkItems
 
 _serial = itertools.count()
 
@@ -39,8 +39,8 @@ class Stores:
         return cls(_table(f"orders-{n}", "orderId"), _table(f"inventory-{n}", "pk"), _table(f"loyalty-{n}", "pk"))
 
     @property
-    def orders_table(self) -> OrdersTable:
-        return OrdersTable(self.orders)
+    def orders_table(self) -> WorkItems:
+        return WorkItems(self.orders)
 
     def add_sku(self, sku: str, *, price: int = 2500, stock: list[int] | None = None) -> None:
         shards = stock or [10]
@@ -99,7 +99,7 @@ class Stores:
         return {key: int(value) if isinstance(value, Decimal) else value for key, value in item.items()}
 
 
-class Interleaved(OrdersTable):
+class Interleaved(WorkItems):
     """The orders table of a forward step that another task overtakes once, at a chosen point:
     right after the step read its order (``"read"``: its effect lands after the other task),
     or right before it records its result (``"stamp"``: its effect landed before). This is how
@@ -115,7 +115,7 @@ class Interleaved(OrdersTable):
             overtake, self.overtake = self.overtake, None
             overtake(order_id)
 
-    def forward(self, order_id: str, step: str) -> Order:
+    def forward(self, order_id: str, step: str) -> Item:
         order = super().forward(order_id, step)
         self._maybe_overtake("read", order_id)
         return order

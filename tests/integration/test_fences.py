@@ -18,10 +18,9 @@ from handlers.contract import CANCELLED_COMPENSATED
 from handlers.errors import AlreadyCompensated
 from handlers.inventory import RESERVE, Inventory
 from handlers.loyalty import BURN, Loyalty
-from handlers.orders import OrdersTable
 from handlers.payment import CHARGE, Payments
-from handlers.saga_task import TaskResult
 from handlers.shipping import BOOK, Shipping
+from handlers.toolkit import TaskResult, WorkItems
 from sandbox.outside.partners import Partners
 from tests.integration.stores import Interleaved, Stores
 
@@ -33,7 +32,7 @@ PAIRS = ["payment", "inventory", "loyalty", "shipping"]
 class Pair:
     """A forward step and its compensator, and the net effect they leave behind."""
 
-    forward_on: Callable[[OrdersTable], Callable[[str], TaskResult]]
+    forward_on: Callable[[WorkItems], Callable[[str], TaskResult]]
     """The forward step, built on the given orders table (to interleave another task)."""
     undo: Callable[[str], TaskResult]
     net: Callable[[], Any]
@@ -43,7 +42,7 @@ class Pair:
     step: str
 
     def forward(self, order_id: str) -> TaskResult:
-        return self.forward_on(OrdersTable(self.table))(order_id)
+        return self.forward_on(WorkItems(self.table))(order_id)
 
 
 def booked(partners: Partners) -> list[str]:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from handlers import inventory, loyalty, payment, saga_task, shipping
+from handlers import inventory, loyalty, payment, shipping
+from handlers.toolkit import entry as saga_task
 from sandbox.outside.partners import Partners
 from sandbox.outside.vault import Vault
 from tests.integration.conftest import COURIER_SECRET, GATEWAY_SECRET

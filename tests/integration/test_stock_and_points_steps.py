@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from handlers.errors import InsufficientPoints, InventoryUnavailable, LoyaltyLedgerUnavailable, OutOfStock
 from handlers.inventory import Inventory
 from handlers.loyalty import Loyalty
+from handlers.orders import Order
 from tests.integration.stores import Stores
 
 # -- inventory ----------------------------------------------------------------------------------
@@ -296,7 +297,7 @@ def test_a_reservation_landing_while_the_release_runs_is_released_too(stores: St
     # GIVEN a release that found nothing held
     stores.add_sku("HOODIE-M", stock=[3])
     stores.add_order("o-1", lines=[("HOODIE-M", 2)])
-    late = inventory._reservation("o-1", stores.orders_table.get("o-1").items, {"HOODIE-M": 0})
+    late = inventory._reservation("o-1", Order.of(stores.orders_table.get("o-1")).items, {"HOODIE-M": 0})
     # WHEN the late reservation's transaction lands just before the release's
     before_next_transaction(
         stores.inventory, lambda: stores.inventory.meta.client.transact_write_items(TransactItems=late)

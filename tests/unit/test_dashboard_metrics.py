@@ -18,7 +18,7 @@ from components.observability import dashboard_body, task_service
 from synth.program import ROOT
 
 EMIT = """
-from handlers.saga_task import saga_task
+from handlers.toolkit import saga_task
 from tests.integration.lambda_events import LambdaContext
 saga_task("AuthorizePayment")(lambda order_id: {{"chargeId": "ch-1"}})({{"orderId": "order-1"}}, LambdaContext())
 """

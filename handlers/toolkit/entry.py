@@ -1,7 +1,8 @@
 """What every saga step and compensator Lambda shares: input, logs, metrics (traces are Lambda's own).
 
 Step Functions sends the whole saga document (components/saga/compiler.py); a task needs
-only ``orderId`` from it, and reads the order itself from the orders table.
+only ``orderId`` from it, and reads the rest from the saga's table. The document is the state
+machine's, not a client's: the check is of its shape, without a validation library to load.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from handlers import ownership
 
@@ -22,29 +22,32 @@ logger = Logger()
 metrics = Metrics(namespace="OrderSaga")
 
 TaskResult = dict[str, Any]
+LambdaEntry = Callable[[dict[str, Any], LambdaContext], TaskResult]
 
 
-class SagaTaskInput(BaseModel):
+class BadTaskInput(ValueError):
+    """The saga document has no usable ``orderId``: a bug in the state machine, not load."""
+
+
+def order_id_of(event: dict[str, Any]) -> str:
     """The part of the saga document a task reads; the rest passes through untouched."""
+    order_id = event.get("orderId") if isinstance(event, dict) else None
+    if not isinstance(order_id, str) or not 1 <= len(order_id) <= 80:
+        raise BadTaskInput(f"orderId must be a string of 1 to 80 characters, not {order_id!r}")
+    return order_id
 
-    model_config = ConfigDict(extra="ignore")
 
-    orderId: str = Field(min_length=1, max_length=80)
-
-
-def saga_task(
-    task: str, *, compensation: bool = False
-) -> Callable[[Callable[[str], TaskResult]], Callable[[dict[str, Any], LambdaContext], TaskResult]]:
+def saga_task(task: str, *, compensation: bool = False) -> Callable[[Callable[[str], TaskResult]], LambdaEntry]:
     """Turn ``work(order_id) -> result`` into the Lambda entry point of saga task ``task``."""
 
-    def wrap(work: Callable[[str], TaskResult]) -> Callable[[dict[str, Any], LambdaContext], TaskResult]:
+    def wrap(work: Callable[[str], TaskResult]) -> LambdaEntry:
         @wraps(work)
         def run(event: dict[str, Any], context: LambdaContext) -> TaskResult:
             logger.append_keys(task=task)
             metrics.add_dimension("Task", task)
             started = time.perf_counter()
             try:
-                order_id = SagaTaskInput.model_validate(event).orderId
+                order_id = order_id_of(event)
                 logger.set_correlation_id(order_id)
                 # Before any effect: a passive region, or one that no longer owns the order, stands down.
                 guard = ownership.from_environment()

@@ -89,6 +89,14 @@ class RegionConfig:
     sweeper_interval_minutes: int = 5
     tags: dict[str, str] = field(default_factory=dict)
 
+    def partner_url(self, partner: str) -> str:
+        """Where a partner of ``handlers.contract.PARTNERS`` answers."""
+        return {"payment": self.payment_gateway_url, "courier": self.courier_url}[partner]
+
+    def partner_concurrency(self, partner: str) -> int | None:
+        """The reserved concurrency of the steps that call ``partner`` (its rate limit)."""
+        return {"payment": self.payment_concurrency, "courier": self.courier_concurrency}[partner]
+
     @property
     def prefix(self) -> str:
         """Physical-name prefix: unique per stack; IAM names add the region (IAM is global)."""

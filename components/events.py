@@ -9,6 +9,7 @@ the Step Functions start quota.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,27 @@ FORWARD_MAX_RETRY_ATTEMPTS = 185
 # Concurrent starters cap the StartExecution rate: 10 pollers x batches of 10 stays well
 # under the Standard quota (us-east-1: 300/s sustained); the queue holds the rest of a spike.
 STARTER_MAX_CONCURRENCY = 10
+
+
+@dataclass(frozen=True)
+class StartEvent:
+    """The event that starts a saga: its ``source`` and ``detail-type``; its detail holds
+    ``orderId`` (the execution's name, so one item never has two sagas)."""
+
+    source: str
+    detail_type: str
+
+    @property
+    def slug(self) -> str:
+        """``OrderSubmitted`` -> ``order-submitted``: the start rule's name."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "-", self.detail_type).lower()
+
+    def environment(self) -> dict[str, str]:
+        """What the starter checks and the sweeper publishes (``handlers/starter.py``)."""
+        return {"START_SOURCE": self.source, "START_DETAIL_TYPE": self.detail_type}
+
+
+ORDER_SUBMITTED_EVENT = StartEvent(ORDER_SUBMITTED_SOURCE, ORDER_SUBMITTED)
 
 
 def _events_may_send(queue_arn: pulumi.Input[str], rule_arn: pulumi.Input[str]) -> dict[str, object]:
@@ -172,6 +194,7 @@ class SagaStarterArgs:
     alarm_topic_arn: pulumi.Input[str]
     name_prefix: str
     region: str
+    started_by: StartEvent = ORDER_SUBMITTED_EVENT
     tags: Mapping[str, str] = field(default_factory=dict)
     region_role: str | None = None
     """``primary`` or ``standby``: the starter starts nothing while its region is passive."""
@@ -212,9 +235,11 @@ class SagaStarter(pulumi.ComponentResource):
         )
         rule = aws.cloudwatch.EventRule(
             f"{name}-rule",
-            name=f"{args.name_prefix}-order-submitted",
+            name=f"{args.name_prefix}-{args.started_by.slug}",
             event_bus_name=args.bus_name,
-            event_pattern=json.dumps({"source": [ORDER_SUBMITTED_SOURCE], "detail-type": [ORDER_SUBMITTED]}),
+            event_pattern=json.dumps(
+                {"source": [args.started_by.source], "detail-type": [args.started_by.detail_type]}
+            ),
             tags=tags,
             opts=child,
         )
@@ -230,6 +255,7 @@ class SagaStarter(pulumi.ComponentResource):
         environment: dict[str, pulumi.Input[str]] = {
             "STATE_MACHINE_ARN": args.state_machine_arn,
             "POWERTOOLS_SERVICE_NAME": "order-saga-starter",
+            **args.started_by.environment(),
         }
         control: list[dict[str, Any]] = []
         if args.region_role is not None:
@@ -273,7 +299,7 @@ class SagaStarter(pulumi.ComponentResource):
         queue_depth_alarm(
             f"{name}-dlq-depth",
             alarm_name=f"{args.name_prefix}-saga-start-dlq",
-            description="OrderSubmitted events that could not start a saga",
+            description=f"{args.started_by.detail_type} events that could not start a saga",
             queue_name=dlq.name,
             topic_arn=args.alarm_topic_arn,
             tags=tags,

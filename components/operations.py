@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.events import ORDER_SUBMITTED_EVENT, StartEvent
 from components.function import Function, FunctionArgs, FunctionSettings
 from handlers.ownership import CONTROL_KEY, OWNER_ATTRIBUTE
 
@@ -126,6 +127,8 @@ class SweeperArgs:
     alarm_topic_arn: pulumi.Input[str]
     name_prefix: str
     region: str
+    started_by: StartEvent = ORDER_SUBMITTED_EVENT
+    """The event the sweeper publishes to start a saga again (the start rule's)."""
     interval_minutes: int = 5
     min_age_seconds: int = 900
     """PENDING orders younger than this may still be in the start queue: left alone."""
@@ -169,6 +172,7 @@ class Sweeper(pulumi.ComponentResource):
                     "START_DLQ_URL": args.saga.start_dead_letter_queue_url,
                     "MIN_AGE_SECONDS": str(args.min_age_seconds),
                     "POWERTOOLS_SERVICE_NAME": service,
+                    **args.started_by.environment(),
                     **({"REGION_ROLE": args.region_role} if args.region_role else {}),
                 },
                 statements=sweeper_statements(args.saga)

@@ -6,7 +6,6 @@ and partners it touches, and so which permissions and environment it gets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,47 +15,33 @@ import pulumi_aws as aws
 from components import iam
 from components.api import OrderApi, OrderApiArgs
 from components.bootstrap import ApiGatewayLogging, GithubDeployRoles, GithubDeployRolesArgs
-from components.config import ConfigError, RegionConfig, stack_prefix
-from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs, bus_name
+from components.config import RegionConfig, stack_prefix
+from components.events import ORDER_SUBMITTED_EVENT, OrderEvents, OrderEventsArgs, bus_name
 from components.function import Function, FunctionArgs, FunctionSettings
-from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs, task_service
-from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs, claim_owner
+from components.observability import AlarmTopic
+from components.operations import OperatorsRole, claim_owner
 from components.order_saga import ORDER_SAGA
 from components.preflight import check_concurrency_quota
 from components.saga.stand_down import StandDown
-from components.saga_machine import Saga, SagaArgs
-from components.step import SagaStepComponent, SagaStepComponentArgs, TaskArgs
+from components.saga_service import SagaRegion, SagaService, SagaServiceArgs, Task
+from components.step import SagaStepComponent
 from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
-from handlers.contract import PARTNERS, PAYMENT_GATEWAY
+from handlers.contract import PARTNERS
 from handlers.ownership import OWNER_ATTRIBUTE, RegionStandsDown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPENDENCIES_LAYER = ROOT / "build" / "lambda-deps"
 """``make lambda-deps``: hvac and PyJWT for the functions (Powertools comes from its layer)."""
 
-READ_ORDER = ["dynamodb:GetItem"]
-STAMP_ORDER = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
-TRANSACT = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
-
-
-@dataclass(frozen=True)
-class TaskWiring:
-    handler: str
-    table: str | None = None
-    """The table besides ``orders`` that the task writes in transactions."""
-    partner: str | None = None
-    """A key of ``handlers.contract.PARTNERS``: reached over HTTP with a key from Vault."""
-
-
-ORDER_TASKS: dict[str, TaskWiring] = {
-    "AuthorizePayment": TaskWiring("handlers.payment.authorize_handler", partner="payment"),
-    "RefundPayment": TaskWiring("handlers.payment.refund_handler", partner="payment"),
-    "ReserveInventory": TaskWiring("handlers.inventory.reserve_handler", table="inventory"),
-    "ReleaseInventory": TaskWiring("handlers.inventory.release_handler", table="inventory"),
-    "BurnLoyaltyPoints": TaskWiring("handlers.loyalty.burn_handler", table="loyalty"),
-    "RestoreLoyaltyPoints": TaskWiring("handlers.loyalty.restore_handler", table="loyalty"),
-    "BookShipment": TaskWiring("handlers.shipping.book_handler", partner="courier"),
-    "CancelShipment": TaskWiring("handlers.shipping.cancel_handler", partner="courier"),
+ORDER_TASKS: dict[str, Task] = {
+    "AuthorizePayment": Task("handlers.payment.authorize_handler", partner="payment"),
+    "RefundPayment": Task("handlers.payment.refund_handler", partner="payment"),
+    "ReserveInventory": Task("handlers.inventory.reserve_handler", {"inventory": "write"}),
+    "ReleaseInventory": Task("handlers.inventory.release_handler", {"inventory": "write"}),
+    "BurnLoyaltyPoints": Task("handlers.loyalty.burn_handler", {"loyalty": "write"}),
+    "RestoreLoyaltyPoints": Task("handlers.loyalty.restore_handler", {"loyalty": "write"}),
+    "BookShipment": Task("handlers.shipping.book_handler", partner="courier"),
+    "CancelShipment": Task("handlers.shipping.cancel_handler", partner="courier"),
 }
 
 
@@ -69,8 +54,11 @@ def powertools_layer_parameter(config: RegionConfig) -> str:
 
 def reserved_concurrency(config: RegionConfig) -> dict[str, int]:
     """Reserved executions by saga task: the partner steps' caps."""
-    caps = {"payment": config.payment_concurrency, "courier": config.courier_concurrency}
-    return {task: cap for task, wiring in ORDER_TASKS.items() if wiring.partner and (cap := caps[wiring.partner])}
+    return {
+        task: cap
+        for task, code in ORDER_TASKS.items()
+        if code.partner and (cap := config.partner_concurrency(code.partner))
+    }
 
 
 def build_region(config: RegionConfig) -> dict[str, Any]:
@@ -134,135 +122,59 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         tags=tags,
     )
 
-    steps = {
-        step.name: SagaStepComponent(
-            f"step-{step.name}",
-            SagaStepComponentArgs(
-                step=step,
-                forward=_task(step.name, config, tables),
-                compensation=_task(step.compensation, config, tables) if step.compensation else None,
-                function=function,
-                alarm_topic_arn=alarms.topic_arn,
-                name_prefix=prefix,
-                region=config.region,
-            ),
-        )
-        for step in ORDER_SAGA.steps
-    }
-    saga = Saga(
+    saga = SagaService(
         "order-saga",
-        SagaArgs(
+        SagaServiceArgs(
             definition=ORDER_SAGA,
-            steps=steps,
-            table_name=tables.names["orders"],
-            table_arn=tables.arns["orders"],
-            event_bus_name=events.bus_name,
-            event_bus_arn=events.bus_arn,
-            name_prefix=prefix,
-            region=config.region,
-            log_retention_days=config.log_retention_days,
-            tags=tags,
+            tasks=ORDER_TASKS,
+            region=SagaRegion(
+                config=config,
+                name_prefix=prefix,
+                tables=tables,
+                saga_table="orders",
+                bus_name=events.bus_name,
+                bus_arn=events.bus_arn,
+                alarm_topic_arn=alarms.topic_arn,
+                function=function,
+                # The guard before every effect (handlers/ownership.py) reads the orders table.
+                environment={"REGION_ROLE": config.role, "ORDERS_TABLE": tables.names["orders"]},
+            ),
+            started_by=ORDER_SUBMITTED_EVENT,
             # A resumed execution in a region that lost the order ends without effects.
             stand_down=StandDown(
                 region=config.region, errors=(RegionStandsDown.__name__,), owner_attribute=OWNER_ATTRIBUTE
             ),
-        ),
-    )
-    starter = SagaStarter(
-        "saga-start",
-        SagaStarterArgs(
-            bus_name=events.bus_name,
-            state_machine_arn=saga.state_machine_arn,
-            function=function,
-            alarm_topic_arn=alarms.topic_arn,
-            name_prefix=prefix,
-            region=config.region,
-            tags=tags,
-            region_role=config.role,
-            orders_table_name=tables.names["orders"],
             # Is the region active (the control item), and who owns the order (its item).
-            control_statement=iam.allow(["dynamodb:GetItem"], [tables.arns["orders"]]),
+            starter_statement=iam.allow(["dynamodb:GetItem"], [tables.arns["orders"]]),
         ),
     )
     api = _api(config, function, tables, events, api_logging.account)
-    operations = _operations(config, function, alarms, tables, events, saga, steps, starter, account_id)
-    SagaDashboard(
-        "saga-dashboard",
-        SagaDashboardArgs(
-            state_machine_arn=saga.state_machine_arn,
-            step_names=[step.name for step in ORDER_SAGA.steps],
-            dead_letter_queue_names={name: step.dead_letter_queue_name for name, step in steps.items()},
-            topic_arn=alarms.topic_arn,
-            name_prefix=prefix,
-            region=config.region,
-            tags=tags,
-        ),
-    )
+    operators = _operators(config, saga, account_id)
     return {
         "role": config.role,
         "apiUrl": api.url,
-        "stateMachineArn": saga.state_machine_arn,
         "eventBusName": events.bus_name,
         "eventBusArn": events.bus_arn,
-        "sagaStartQueueUrl": starter.queue_url,
-        "sagaStartDeadLetterQueueUrl": starter.dead_letter_queue_url,
+        **saga.outputs(),
         **(
             {"forwardDeadLetterQueueUrl": events.forward_dead_letter_queue_url}
             if events.forward_dead_letter_queue_url
             else {}
         ),
-        "deadLetterQueueUrls": {name: step.dead_letter_queue_url for name, step in steps.items()},
         "alarmTopicArn": alarms.topic_arn,
-        "vaultAwsAuthPrincipals": _vault_principals(steps),
-        **operations,
+        "vaultAwsAuthPrincipals": _vault_principals(saga.steps),
+        "operatorsRoleArn": operators.role_arn,
         "powertoolsLayerParameter": powertools_layer_parameter(config),
         **{f"{table}TableName": name for table, name in tables.names.items()},
     }
 
 
-def _operations(
-    config: RegionConfig,
-    function: FunctionSettings,
-    alarms: AlarmTopic,
-    tables: TableRefs,
-    events: OrderEvents,
-    saga: Saga,
-    steps: dict[str, SagaStepComponent],
-    starter: SagaStarter,
-    account_id: pulumi.Output[str],
-) -> dict[str, Any]:
-    """The sweeper and the operators' role (components/operations.py); returns their outputs."""
-    resources = SagaResources(
-        orders_table_name=tables.names["orders"],
-        orders_table_arn=tables.arns["orders"],
-        state_machine_arn=saga.state_machine_arn,
-        event_bus_name=events.bus_name,
-        event_bus_arn=events.bus_arn,
-        start_dead_letter_queue_url=starter.dead_letter_queue_url,
-        start_dead_letter_queue_arn=starter.dead_letter_queue_arn,
-        step_dead_letter_queue_arns=[step.dead_letter_queue_arn for step in steps.values()],
-    )
-    outputs: dict[str, Any] = {}
-    # In both regions: a passive region's sweeper sweeps nothing (handlers/ownership.py), so a
-    # promoted standby sweeps at once, and adopts what the lost region left unsettled.
-    sweeper = Sweeper(
-        "sweeper",
-        SweeperArgs(
-            saga=resources,
-            function=function,
-            alarm_topic_arn=alarms.topic_arn,
-            name_prefix=config.prefix,
-            region=config.region,
-            interval_minutes=config.sweeper_interval_minutes,
-            tags=config.tags,
-            region_role=config.role,
-        ),
-    )
-    outputs["sweeperFunctionName"] = sweeper.function_name
+def _operators(config: RegionConfig, saga: SagaService, account_id: pulumi.Output[str]) -> OperatorsRole:
+    """The operators' role (components/operations.py): exactly the ops console's actions."""
     provider = config.operators_identity_provider
-    operators = OperatorsRole(
+    return OperatorsRole(
         "operators",
-        saga=resources,
+        saga=saga.resources,
         identity_provider_arn=provider
         if provider.startswith("arn:")
         else pulumi.Output.concat("arn:aws:iam::", account_id, ":saml-provider/", provider),
@@ -270,7 +182,6 @@ def _operations(
         region=config.region,
         tags=config.tags,
     )
-    return outputs | {"operatorsRoleArn": operators.role_arn}
 
 
 def _vault_principals(steps: dict[str, SagaStepComponent]) -> dict[str, list[pulumi.Output[str]]]:
@@ -280,9 +191,9 @@ def _vault_principals(steps: dict[str, SagaStepComponent]) -> dict[str, list[pul
     principals: dict[str, list[pulumi.Output[str]]] = {}
     for step in steps.values():
         for task, role_arn in step.role_arns.items():
-            wiring = ORDER_TASKS[task]
-            if wiring.partner:
-                principals.setdefault(PARTNERS[wiring.partner].vault_role, []).append(role_arn)
+            partner = ORDER_TASKS[task].partner
+            if partner:
+                principals.setdefault(PARTNERS[partner].vault_role, []).append(role_arn)
     return principals
 
 
@@ -306,36 +217,6 @@ def _standby_bus_arn(config: RegionConfig, account_id: pulumi.Output[str]) -> pu
         return None
     bus = bus_name(stack_prefix(config.standby_stack))
     return pulumi.Output.concat("arn:aws:events:", config.standby_region, ":", account_id, ":event-bus/", bus)
-
-
-def _task(task: str, config: RegionConfig, tables: TableRefs) -> TaskArgs:
-    """A saga task's handler, environment and exact permissions, from its wiring."""
-    wiring = ORDER_TASKS.get(task)
-    if wiring is None:
-        raise ConfigError(f"saga task {task!r} has no handler: wire it in components.region.ORDER_TASKS")
-    environment: dict[str, pulumi.Input[str]] = {
-        "ORDERS_TABLE": tables.names["orders"],
-        "REGION_ROLE": config.role,  # the guard before every effect (handlers/ownership.py)
-        "POWERTOOLS_SERVICE_NAME": task_service(task),
-    }
-    statements = [iam.allow(STAMP_ORDER, [tables.arns["orders"]])]
-    if wiring.table:
-        environment[f"{wiring.table.upper()}_TABLE"] = tables.names[wiring.table]
-        statements.append(iam.allow(TRANSACT, [tables.arns[wiring.table]]))
-    concurrency = None
-    if wiring.partner:
-        partner = PARTNERS[wiring.partner]
-        url = config.payment_gateway_url if partner is PAYMENT_GATEWAY else config.courier_url
-        environment |= {
-            f"{partner.env_prefix}_URL": url,
-            "VAULT_ADDR": config.vault_addr,
-            "VAULT_AUTH": config.vault_auth,
-            "VAULT_ROLE": partner.vault_role,
-        }
-        if config.vault_login_dir:  # approle (the sandbox): the role's secret id is in this file
-            environment["VAULT_LOGIN_FILE"] = f"{config.vault_login_dir}/{partner.vault_role}.secret-id"
-        concurrency = config.payment_concurrency if wiring.partner == "payment" else config.courier_concurrency
-    return TaskArgs(wiring.handler, statements, environment, concurrency)
 
 
 def _api(

@@ -119,11 +119,13 @@ class Reconciler:
         event_bus: str,
         start_dead_letter_queue_url: str,
         region: RegionControl | None = None,
+        start_event: tuple[str, str] = (ORDER_SUBMITTED_SOURCE, ORDER_SUBMITTED),
     ) -> None:
         """``orders_table`` is a boto3 ``Table`` resource; the rest are boto3 clients. With
         ``region`` (a warm-standby pair), a passive region reconciles nothing, and the active one
         adopts the unsettled orders another region owned: PENDING ones and parked ones (their
-        task tokens were in the other region), claimed first, then started here."""
+        task tokens were in the other region), claimed first, then started here.
+        ``start_event``: the (source, detail-type) the saga's start rule matches."""
         self.orders = orders_table
         self.stepfunctions = stepfunctions
         self.events = events
@@ -132,6 +134,7 @@ class Reconciler:
         self.event_bus = event_bus
         self.start_dlq_url = start_dead_letter_queue_url
         self.region = region
+        self.start_source, self.start_detail_type = start_event
 
     def run(
         self,
@@ -276,12 +279,12 @@ class Reconciler:
             Entries=[
                 {
                     "EventBusName": self.event_bus,
-                    "Source": ORDER_SUBMITTED_SOURCE,
-                    "DetailType": ORDER_SUBMITTED,
+                    "Source": self.start_source,
+                    "DetailType": self.start_detail_type,
                     "Detail": json.dumps({"orderId": order_id, "customerId": customer_id}),
                 }
             ]
         )
         if response.get("FailedEntryCount"):
             entry = response["Entries"][0]
-            raise RuntimeError(f"OrderSubmitted for {order_id} refused: {entry.get('ErrorCode')}")
+            raise RuntimeError(f"{self.start_detail_type} for {order_id} refused: {entry.get('ErrorCode')}")

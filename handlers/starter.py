@@ -39,25 +39,37 @@ class SubmittedOrder(BaseModel):
 
 
 class OrderSubmitted(BaseModel):
-    """The EventBridge envelope, as the bus rule delivers it into SQS."""
+    """The EventBridge envelope, as the bus rule delivers it into SQS: the start event
+    (``START_DETAIL_TYPE``, ``OrderSubmitted`` for the order saga)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    detail_type: str = Field(alias="detail-type", pattern=f"^{ORDER_SUBMITTED}$")
+    detail_type: str = Field(alias="detail-type")
     detail: SubmittedOrder
 
 
 class Starter:
     def __init__(
-        self, stepfunctions: Any, state_machine_arn: str, region: ownership.RegionControl | None = None
+        self,
+        stepfunctions: Any,
+        state_machine_arn: str,
+        region: ownership.RegionControl | None = None,
+        detail_type: str = ORDER_SUBMITTED,
     ) -> None:
-        """``region``: this region's ``ownership.RegionControl`` (None: always active)."""
+        """``region``: this region's ``ownership.RegionControl`` (None: always active);
+        ``detail_type``: the event that starts this saga."""
         self.stepfunctions = stepfunctions
         self.state_machine_arn = state_machine_arn
         self.region = region
+        self.detail_type = detail_type
 
     def start(self, record: SQSRecord) -> str:
-        order = OrderSubmitted.model_validate_json(record.body).detail
+        event = OrderSubmitted.model_validate_json(record.body)
+        if event.detail_type != self.detail_type:
+            raise ValueError(
+                f"a {event.detail_type!r} event cannot start this saga (it starts on {self.detail_type!r})"
+            )
+        order = event.detail
         logger.set_correlation_id(order.orderId)
         extra = self.region.startable(order.orderId) if self.region is not None else {}
         if extra is None:
@@ -113,7 +125,10 @@ def carry_trace_header(stepfunctions: Any) -> Any:
 @lru_cache(maxsize=1)
 def starter() -> Starter:
     return Starter(
-        carry_trace_header(boto3.client("stepfunctions")), setting("STATE_MACHINE_ARN"), ownership.from_environment()
+        carry_trace_header(boto3.client("stepfunctions")),
+        setting("STATE_MACHINE_ARN"),
+        ownership.from_environment(),
+        setting("START_DETAIL_TYPE", ORDER_SUBMITTED),
     )
 
 

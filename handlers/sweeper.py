@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers import ownership
 from handlers.config import setting
+from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
 from handlers.reconcile import Reconciler
 
 logger = Logger()
@@ -40,6 +41,7 @@ def reconciler() -> Reconciler:
         event_bus=setting("EVENT_BUS"),
         start_dead_letter_queue_url=setting("START_DLQ_URL"),
         region=ownership.from_environment(),
+        start_event=(setting("START_SOURCE", ORDER_SUBMITTED_SOURCE), setting("START_DETAIL_TYPE", ORDER_SUBMITTED)),
     )
 
 

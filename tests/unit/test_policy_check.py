@@ -301,7 +301,7 @@ def test_nested_resource_has_the_engine_urn_with_every_ancestor_type(shipped: di
     # urn:pulumi:<stack>::<project>::<ancestor types, outermost first, no root stack>$<type>::<name>.
     lambda_ = find(shipped["prod-use1"], "aws:lambda/function:Function", "order-saga-prod-use1-AuthorizePayment")
     assert lambda_["urn"] == (
-        "urn:pulumi:prod-use1::order-saga::"
+        "urn:pulumi:prod-use1::order-saga::order-saga:index:SagaService$"
         "order-saga:index:SagaStep$order-saga:index:Function$aws:lambda/function:Function"
         "::order-saga-prod-use1-AuthorizePayment"
     )
@@ -405,7 +405,7 @@ def test_saga_step_with_a_900_s_timeout_exits_1_naming_lambda_timeout(
     [violation] = json.loads(result.stdout)
     assert (violation["policy"], violation["resource"]) == (
         "lambda-timeout",
-        "urn:pulumi:prod-use1::order-saga::order-saga:index:SagaStep$order-saga:index:Function"
+        "urn:pulumi:prod-use1::order-saga::order-saga:index:SagaService$order-saga:index:SagaStep$order-saga:index:Function"
         "$aws:lambda/function:Function::order-saga-prod-use1-AuthorizePayment",
     )
 

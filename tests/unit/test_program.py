@@ -17,6 +17,7 @@ import pytest
 
 from components.bootstrap import POWERTOOLS_PARAMETERS
 from components.config import ConfigError, powertools_version
+from components.events import ORDER_SUBMITTED_EVENT
 from components.function import SECRET_LIKE_NAME, FunctionSettings
 from components.iam import NO_RESOURCE_LEVEL_ACTIONS
 from components.order_saga import ORDER_SAGA
@@ -130,7 +131,7 @@ def test_each_saga_task_may_touch_only_its_own_tables(graphs: dict[str, Graph]) 
         policy = policy_of(graph, function_named(graph, task))
         assert actions_on(policy, arns["orders"]) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}, task
         for table in ("inventory", "loyalty"):
-            expected = table == wiring.table
+            expected = table in wiring.tables
             assert bool(actions_on(policy, arns[table])) == expected, f"{task} on {table}"
 
 
@@ -392,11 +393,34 @@ def test_unknown_stack_is_a_clear_error(tmp_path: Path) -> None:
         run_synth("nowhere", out=tmp_path / "out.json")
 
 
-def test_saga_task_without_a_handler_is_refused_by_name() -> None:
-    from components.region import _task
+def test_saga_tasks_without_a_handler_or_with_unknown_tables_are_refused_by_name() -> None:
+    from components.saga import SagaDefinition, SagaStep
+    from components.saga_service import SagaRegion, SagaServiceArgs, Task
+    from components.tables import TableRefs
 
-    with pytest.raises(ConfigError, match="saga task 'ShipByDrone' has no handler"):
-        _task("ShipByDrone", None, None)  # type: ignore[arg-type]
+    region = SagaRegion(
+        config=None,  # type: ignore[arg-type]  # problems() reads the tables only
+        name_prefix="p",
+        tables=TableRefs({"orders": "t"}, {"orders": "arn"}),  # type: ignore[dict-item]
+        saga_table="orders",
+        bus_name="bus",
+        bus_arn="arn:bus",
+        alarm_topic_arn="arn:topic",
+        function=None,  # type: ignore[arg-type]
+    )
+    drone = SagaDefinition(name="drone", steps=[SagaStep("ShipByDrone"), SagaStep("Land", compensation="TakeOff")])
+    args = SagaServiceArgs(
+        drone,
+        {"Land": Task("h.land", {"hangar": "write"}), "TakeOff": Task("h.up", partner="pigeon"), "Fly": Task("h.f")},
+        region,
+        ORDER_SUBMITTED_EVENT,
+    )
+    assert args.problems() == [
+        "saga task 'ShipByDrone' has no handler: give it a Task in SagaServiceArgs.tasks",
+        "Task 'Fly' is not a task of saga 'drone'",
+        "task 'Land' names table 'hangar', not one of ['orders']",
+        "task 'TakeOff' names partner 'pigeon', not one of ['courier', 'payment']",
+    ]
 
 
 def test_step_declaring_a_compensation_needs_its_handler() -> None:

@@ -20,17 +20,20 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.config import ConfigError, RegionConfig
+from components.config import ConfigError, RegionConfig, load
 from components.events import SagaStarter, SagaStarterArgs, StartEvent
 from components.function import FunctionSettings
 from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs, task_service
 from components.operations import SagaResources, Sweeper, SweeperArgs
-from components.saga import SagaDefinition
+from components.saga import SagaDefinition, SagaStep
 from components.saga.stand_down import StandDown
 from components.saga_machine import Saga, SagaArgs
 from components.step import SagaStepComponent, SagaStepComponentArgs, TaskArgs
-from components.tables import TableRefs
+from components.tables import TableRefs, order_tables
 from handlers.contract import PARTNERS
+
+# What a team's program imports, all from here (examples/returns_saga.py).
+__all__ = ["SagaDefinition", "SagaRegion", "SagaService", "SagaServiceArgs", "SagaStep", "StartEvent", "Task", "load"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,10 +78,20 @@ class SagaRegion:
     """Granted to every task besides its own."""
 
     @classmethod
-    def standalone(cls, name: str, config: RegionConfig, tables: TableRefs, tags: Mapping[str, str]) -> SagaRegion:
-        """A team's saga beside the order program: its own table (``name``, keyed by orderId),
-        bus with an archive, alarm topic and function settings; ``tables`` adds the tables of
-        other programs its tasks may touch."""
+    def beside_order_saga(cls, name: str, config: RegionConfig, tags: Mapping[str, str] | None = None) -> SagaRegion:
+        """A team's saga in the order program's region: ``standalone``, and its tasks may be
+        granted the order program's tables (``orders``, ``inventory``, ``loyalty``)."""
+        account_id = aws.get_caller_identity_output().account_id
+        return cls.standalone(name, config, order_tables(config.prefix, config.region, account_id), tags)
+
+    @classmethod
+    def standalone(
+        cls, name: str, config: RegionConfig, tables: TableRefs, tags: Mapping[str, str] | None = None
+    ) -> SagaRegion:
+        """A saga's own table (``name``, keyed by orderId), bus with an archive, alarm topic and
+        function settings, tagged with the stack's tags and ``tags``; ``tables`` adds the tables
+        of other programs its tasks may touch."""
+        tags = {**config.tags, **(tags or {})}
         prefix = f"{config.prefix}-{name}"
         table = aws.dynamodb.Table(
             name,
@@ -276,6 +289,8 @@ class SagaService(pulumi.ComponentResource):
             "sagaStartDeadLetterQueueUrl": self.starter.dead_letter_queue_url,
             "deadLetterQueueUrls": {name: step.dead_letter_queue_url for name, step in self.steps.items()},
             "sweeperFunctionName": self.sweeper_function_name,
+            "tableName": self.resources.orders_table_name,
+            "eventBusName": self.resources.event_bus_name,
         }
 
     @staticmethod

@@ -99,6 +99,17 @@ class OrderTables(pulumi.ComponentResource):
         self.register_outputs({"tableNames": names})
 
 
+def order_tables(config_prefix: str, region: str, account_id: pulumi.Input[str]) -> TableRefs:
+    """The order program's tables in ``region``, by their names (``OrderTables``): what another
+    program's saga may be granted (``components.saga_service.Task.tables``)."""
+    names = {table: pulumi.Output.from_input(f"{config_prefix}-{table}") for table in TABLES}
+    arns = {
+        table: pulumi.Output.concat("arn:aws:dynamodb:", region, ":", account_id, ":table/", names[table])
+        for table in TABLES
+    }
+    return TableRefs(names, arns)
+
+
 def standby_tables(primary: pulumi.StackReference, region: str, account_id: pulumi.Input[str]) -> TableRefs:
     """The primary's global tables as seen from the standby region: same names, local ARNs."""
     names = {

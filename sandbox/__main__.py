@@ -33,6 +33,7 @@ def up(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         seed=not args.no_seed,
         program=Path(args.program) if args.program else None,
+        also=tuple(Path(program) for program in args.also),
         replication_lag_ms=args.lag_ms,
     )
     if args.standby:
@@ -143,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     start.add_argument("--no-seed", action="store_true", help="leave the catalog and loyalty accounts empty")
     start.add_argument("--program", help="deploy another Pulumi program with the stack's config")
+    start.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="PROGRAM",
+        help="and this program beside it, same config (repeatable): e.g. examples/returns_saga.py",
+    )
     start.add_argument(
         "--standby", action="store_true", help="and a warm standby in us-west-2 (stack <stack>-standby), same program"
     )

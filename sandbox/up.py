@@ -60,6 +60,9 @@ class SandboxSettings:
     """Where ``Pulumi.yaml`` and the stack file are (tests point it at a copy with other ports)."""
     program: Path | None = None
     """Another program to deploy with the stack's config (default: the project's)."""
+    also: tuple[Path, ...] = ()
+    """More programs deployed beside it, with the same config, each as its own project's stack
+    (``examples/returns_saga.py`` beside the order saga); their outputs are in ``also_outputs``."""
     aws_port: int = 4566
     api_port: int = 8080
     time_scale: float = 0.05
@@ -85,6 +88,8 @@ class Sandbox:
         self._stack = ExitStack()
         self.crashed: str | None = None
         self.graph = Graph([])
+        self.also_outputs: dict[str, dict[str, Any]] = {}
+        """By program name (``SandboxSettings.also``): its stack outputs."""
         self.provisioned = Provisioned()
         self._aws_process: subprocess.Popen[str] | None = None
         self.shared: Sandbox | None = None
@@ -139,6 +144,19 @@ class Sandbox:
         refused = mandatory(evaluate(self.graph))
         if refused:
             raise SandboxError("the program violates mandatory policies:\n" + as_text(refused, self.settings.stack))
+        for program in self.settings.also:
+            log.info("synthesizing %s beside it and checking policies", program)
+            beside = run_synth(
+                self.settings.stack,
+                root=self.settings.root,
+                program=program,
+                out=ROOT / "build" / "sandbox" / f"{self.settings.stack}.{program.stem}.resources.json",
+            )
+            refused = mandatory(evaluate(beside))
+            if refused:
+                raise SandboxError(f"{program} violates mandatory policies:\n" + as_text(refused, self.settings.stack))
+            self.graph = self.graph.beside(beside, project=program.stem)
+            self.also_outputs[program.stem] = beside.outputs
         ports = {"API": self.settings.api_port} if shared else self.ports()
         for part, port in ports.items():
             with socket.socket() as probe:

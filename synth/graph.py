@@ -7,6 +7,7 @@ walking the JSON on its own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,26 @@ class Graph:
             "resources": [resource.to_document() for resource in self.resources],
             "outputs": self.outputs,
         }
+
+    def beside(self, other: Graph, project: str) -> Graph:
+        """This graph and ``other``'s resources, as ``project``'s stack next to this one (its URNs
+        name that project, so the two never collide): two programs deployed side by side."""
+
+        def moved(urn: str) -> str:
+            head, _project, rest = urn.split("::", 2)
+            return f"{head}::{project}::{rest}"
+
+        placed = [
+            dataclasses.replace(
+                resource,
+                urn=moved(resource.urn),
+                parent=moved(resource.parent) if resource.parent and "::" in resource.parent else resource.parent,
+                dependencies=[moved(urn) for urn in resource.dependencies],
+                property_dependencies={k: [moved(u) for u in v] for k, v in resource.property_dependencies.items()},
+            )
+            for resource in other.resources
+        ]
+        return dataclasses.replace(self, resources=[*self.resources, *placed])
 
     def of_type(self, typ: str) -> list[Resource]:
         return [resource for resource in self.resources if resource.type == typ]

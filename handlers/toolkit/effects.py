@@ -67,6 +67,24 @@ class Forward:
                 raise AlreadyCompensated(f"{self.step} of {self.order_id} was undone") from None
             raise Cancelled(cancelled.codes[1:]) from None
 
+    def transact_once(self, table: Any, writes: Writes, unavailable: type[Exception]) -> bool:
+        """``transact`` with this step's record item (``DONE#<key>``, written once) in the same
+        transaction: False, and nothing written, when an earlier run of the step wrote it."""
+        record = {
+            "Put": {
+                "TableName": table.name,
+                "Item": {"pk": f"DONE#{self.key}", "orderId": self.order_id},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        try:
+            self.transact(table, [record, *writes], unavailable)
+        except Cancelled as cancelled:
+            if cancelled.refused(0):
+                return False
+            raise Cancelled(cancelled.codes[1:]) from None
+        return True
+
 
 @dataclass(frozen=True)
 class Undo:

@@ -211,7 +211,8 @@ class PaymentGateway(PartnerService):
     A refund names the charge by ``chargeId`` (kept for good) or by the charge's idempotency
     key (remembered for ``key_ttl_seconds``). Refunding a key that never charged voids it: a
     late charge with that key is then refused (409), so a timed-out authorization can be
-    compensated safely while the key is remembered.
+    compensated safely while the key is remembered. A charge in ``disputed`` (the cardholder
+    disputed it with their bank) cannot be refunded: 409 ``charge_disputed``, as Stripe answers.
     """
 
     name = "payment-gateway"
@@ -219,6 +220,7 @@ class PaymentGateway(PartnerService):
     def __init__(self, api_key: str, **kwargs: Any) -> None:
         super().__init__(api_key, **kwargs)
         self.declined_tokens: set[str] = {"tok_declined"}
+        self.disputed: set[str] = set()
         self._charges: KeyedMemory[str] = self.memory()  # charge idempotency key -> chargeId
         self._voided: KeyedMemory[bool] = self.memory()
         self._by_id: dict[str, dict[str, Any]] = {}  # chargeId -> charge, with its refund once refunded
@@ -253,6 +255,8 @@ class PaymentGateway(PartnerService):
                 return 200, {"refundId": self.new_id("void"), "amount": 0}
         else:
             return 400, {"error": "charge_id_or_idempotency_key_required"}
+        if charge_id in self.disputed:
+            return 409, {"error": "charge_disputed"}
         charge = self._by_id[charge_id]
         if "refund" in charge:  # refunded already (by id or by key): the same refund, no money moves
             return 200, charge["refund"]

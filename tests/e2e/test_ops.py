@@ -23,21 +23,15 @@ from sandbox.seed import EXAMPLE_ORDER
 from sandbox.up import Sandbox, SandboxSettings
 from synth.program import ROOT
 from tests.e2e.client import http
+from tests.e2e.stacks import SETTLED, place, stack_on_own_ports, wait_for_status
 
 STACK = "ops-e2e"
 PORTS = {"8180": "28180", "8181": "28181", "8182": "28182", "8200": "28200"}
-SETTLED = ("CONFIRMED", "CANCELLED_COMPENSATED")
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    root = tmp_path_factory.mktemp("stack")
-    (root / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    config = (ROOT / "Pulumi.sandbox.yaml").read_text()
-    for port, ours in PORTS.items():
-        config = config.replace(f"127.0.0.1:{port}", f"127.0.0.1:{ours}")
-    config = config.replace("build/sandbox/vault", f"build/sandbox/{STACK}-vault")
-    (root / f"Pulumi.{STACK}.yaml").write_text(config)
+    root = stack_on_own_ports(tmp_path_factory.mktemp("stack"), STACK, PORTS)
     settings = SandboxSettings(stack=STACK, root=root, aws_port=24566, api_port=28080, time_scale=0.05)
     with Sandbox(settings).start() as running:
         yield running
@@ -54,32 +48,13 @@ def ops(*args: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
-def place(sandbox: Sandbox, customer: str) -> str:
-    issuer = sandbox.config["order-saga:customerIssuer"]
-    token = http("POST", f"{issuer}/token", {"sub": customer})[1]["access_token"]
-    status, accepted = http(
-        "POST",
-        f"{sandbox.api.url}/orders",
-        EXAMPLE_ORDER,
-        {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
-    )
-    assert status == 202, accepted
-    return str(accepted["orderId"])
-
-
 def orders(sandbox: Sandbox) -> Any:
     dynamodb = sandbox.session.resource("dynamodb", endpoint_url=sandbox.aws_endpoint)
     return dynamodb.Table(sandbox.outputs["ordersTableName"])
 
 
 def status_of(sandbox: Sandbox, order_id: str, wanted: tuple[str, ...], seconds: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
-        item = orders(sandbox).get_item(Key={"orderId": order_id}, ConsistentRead=True).get("Item") or {}
-        if item.get("status") in wanted:
-            return dict(item)
-        assert time.monotonic() < deadline, f"order {order_id} still {item.get('status')}, wanted {wanted}"
-        time.sleep(0.25)
+    return wait_for_status(orders(sandbox), order_id, wanted, seconds)
 
 
 def money(sandbox: Sandbox, order_id: str) -> list[str]:

@@ -214,11 +214,15 @@ def test_starting_twice_is_a_clear_error(sandbox: Running) -> None:
     assert "is in use: is a sandbox already running?" in second.stderr
 
 
-def test_sandbox_refuses_a_program_with_mandatory_violations() -> None:
-    # The returns example leaves its table and bus untagged: required-tags is mandatory.
-    settings = SandboxSettings(
-        program=ROOT / "examples" / "returns_saga.py", aws_port=free_port(), api_port=free_port()
+def test_sandbox_refuses_a_program_with_mandatory_violations(tmp_path: Path) -> None:
+    # An untagged table: required-tags is mandatory.
+    program = tmp_path / "untagged.py"
+    program.write_text(
+        "import pulumi_aws as aws\n"
+        'aws.dynamodb.Table("t", hash_key="id", attributes=[{"name": "id", "type": "S"}],'
+        ' billing_mode="PAY_PER_REQUEST")\n'
     )
+    settings = SandboxSettings(program=program, aws_port=free_port(), api_port=free_port())
     with pytest.raises(SandboxError, match="violates mandatory policies") as refused:
         Sandbox(settings).start()
     assert "required-tags" in str(refused.value)

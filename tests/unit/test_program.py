@@ -89,7 +89,7 @@ def test_every_saga_step_has_its_functions_dead_letter_queue_and_alarm(graphs: d
 
 def test_step_without_compensation_gets_one_function(graphs: dict[str, Graph]) -> None:
     graph = graphs["returns"]
-    restock = graph.named("order-saga:index:SagaStep", "returns-RestockInventory")
+    restock = graph.named("order-saga:index:SagaStep", "step-RestockReturn")
     assert len(graph.children(restock, "order-saga:index:Function")) == 1
 
 
@@ -210,15 +210,25 @@ def test_saga_role_may_do_exactly_what_the_definition_does(graphs: dict[str, Gra
     }
 
 
-def test_returns_saga_composed_from_the_same_components_synthesizes(graphs: dict[str, Graph]) -> None:
+def test_returns_saga_is_one_saga_service_with_least_privilege_tasks(graphs: dict[str, Graph]) -> None:
     graph = graphs["returns"]
+    [service] = graph.of_type("order-saga:index:SagaService")
     [machine] = graph.of_type("aws:sfn/stateMachine:StateMachine")
+    assert service in graph.ancestors(machine)
     definition = json.loads(machine.inputs["definition"])
     assert definition["StartAt"] == "ReceiveReturn"
-    assert {"ReceiveReturn", "RefundPayment", "RestockInventory", "RejectReturn", "ChargeBack"} <= set(
-        definition["States"]
-    )
-    assert len(graph.of_type(FUNCTION)) == 5
+    assert {"ReceiveReturn", "RejectReturn", "RefundReturn", "RestockReturn"} <= set(definition["States"])
+    # Four tasks, the starter and the sweeper: each its own function and role.
+    assert len(graph.of_type(FUNCTION)) == 6
+    [rule] = [r for r in graph.of_type("aws:cloudwatch/eventRule:EventRule") if "eventPattern" in r.inputs]
+    assert json.loads(rule.inputs["eventPattern"]) == {"source": ["returns-desk"], "detail-type": ["ReturnRequested"]}
+    orders = "arn:aws:dynamodb:us-east-1:123456789012:table/order-saga-sandbox-orders"
+    inventory = "arn:aws:dynamodb:us-east-1:123456789012:table/order-saga-sandbox-inventory"
+    restock = policy_of(graph, function_named(graph, "RestockReturn"))
+    assert actions_on(restock, orders) == {"dynamodb:GetItem"}
+    assert "dynamodb:PutItem" in actions_on(restock, inventory)
+    reject = policy_of(graph, function_named(graph, "RejectReturn"))
+    assert actions_on(reject, orders) == actions_on(reject, inventory) == set()
 
 
 # -- tables, regions ------------------------------------------------------------------------------

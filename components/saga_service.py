@@ -77,6 +77,12 @@ class SagaRegion:
     statements: Sequence[dict[str, Any]] = ()
     """Granted to every task besides its own."""
 
+    @property
+    def guarded(self) -> bool:
+        """Whether the region guard runs (``handlers/ownership.py``): the order program gives
+        its tasks ``REGION_ROLE``; a saga without it is active wherever it is deployed."""
+        return "REGION_ROLE" in self.environment
+
     @classmethod
     def beside_order_saga(cls, name: str, config: RegionConfig, tags: Mapping[str, str] | None = None) -> SagaRegion:
         """A team's saga in the order program's region: ``standalone``, and its tasks may be
@@ -219,7 +225,7 @@ class SagaService(pulumi.ComponentResource):
             ),
             opts=moved,
         )
-        guarded = "REGION_ROLE" in region.environment
+        guarded = region.guarded
         self.starter = SagaStarter(
             "saga-start",
             SagaStarterArgs(

@@ -101,7 +101,7 @@ class SagaRegion:
         prefix = f"{config.prefix}-{name}"
         table = aws.dynamodb.Table(
             name,
-            name=f"{prefix}-{name}",
+            name=prefix,
             hash_key="orderId",
             attributes=[{"name": "orderId", "type": "S"}],
             billing_mode="PAY_PER_REQUEST",
@@ -287,15 +287,20 @@ class SagaService(pulumi.ComponentResource):
         self.sweeper_function_name = sweeper.function_name
         self.register_outputs({"stateMachineArn": saga.state_machine_arn})
 
+    def export(self) -> None:
+        """Export ``outputs()`` as the stack's outputs."""
+        for key, value in self.outputs().items():
+            pulumi.export(key, value)
+
     def outputs(self) -> dict[str, Any]:
-        """The stack outputs the ops command line reads."""
+        """The stack outputs the ops command line reads (``ops/region.py``)."""
         return {
             "stateMachineArn": self.state_machine_arn,
             "sagaStartQueueUrl": self.starter.queue_url,
             "sagaStartDeadLetterQueueUrl": self.starter.dead_letter_queue_url,
             "deadLetterQueueUrls": {name: step.dead_letter_queue_url for name, step in self.steps.items()},
             "sweeperFunctionName": self.sweeper_function_name,
-            "tableName": self.resources.orders_table_name,
+            "sagaTableName": self.resources.orders_table_name,
             "eventBusName": self.resources.event_bus_name,
         }
 

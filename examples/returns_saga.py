@@ -10,8 +10,6 @@ Deploy it beside the order saga's stack, with its config; in the sandbox:
 ``python -m sandbox up --also examples/returns_saga.py``.
 """
 
-import pulumi
-
 from components import saga_service as saga
 
 steps = [
@@ -28,4 +26,4 @@ tasks = {
 region = saga.SagaRegion.beside_order_saga("returns", saga.load(), tags={"team": "returns"})
 start = saga.StartEvent("returns-desk", "ReturnRequested")
 returns = saga.SagaService("returns", saga.SagaServiceArgs(saga.SagaDefinition("returns", steps), tasks, region, start))
-pulumi.export("returns", returns.outputs())
+returns.export()

@@ -21,8 +21,9 @@ from handlers.ownership import ROLES, RegionControl
 from handlers.reconcile import Reconciler
 from sandbox.connection import CREDENTIALS, connection_file, read_connection
 
+SAGA_TABLE_OUTPUTS = ("sagaTableName", "ordersTableName")
+"""The saga's table: ``SagaService`` outputs the first; stacks built before it, the second."""
 REQUIRED_OUTPUTS = (
-    "ordersTableName",
     "stateMachineArn",
     "eventBusName",
     "deadLetterQueueUrls",
@@ -60,7 +61,7 @@ class Region:
 
     def orders_table(self) -> Any:
         dynamodb = self.session.resource("dynamodb", endpoint_url=self.endpoint)
-        return dynamodb.Table(self.outputs["ordersTableName"])
+        return dynamodb.Table(next(self.outputs[key] for key in SAGA_TABLE_OUTPUTS if key in self.outputs))
 
     def control(self) -> RegionControl | None:
         """This region's view of the active region and of order ownership (None: a stack deployed
@@ -129,6 +130,8 @@ def _pulumi_outputs(stack: str | None) -> Any:
 
 def _checked(region: Region) -> Region:
     missing = [key for key in REQUIRED_OUTPUTS if key not in region.outputs]
+    if not any(key in region.outputs for key in SAGA_TABLE_OUTPUTS):
+        missing.insert(0, SAGA_TABLE_OUTPUTS[0])
     if missing:
         raise RegionNotFound(f"{region.label}: stack outputs lack {', '.join(missing)} (deploy this version first)")
     return region

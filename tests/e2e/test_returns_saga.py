@@ -46,8 +46,8 @@ def confirmed_order(sandbox: Sandbox, customer: str, token: str = "tok_visa") ->
 def request_return(sandbox: Sandbox, order: dict[str, Any]) -> dict[str, Any]:
     """What the returns desk does: the return's item, then ``ReturnRequested`` on the returns
     bus; returns the item once its saga settled it."""
-    outputs = sandbox.also_outputs["returns_saga"]["returns"]
-    returns = table(sandbox, outputs["tableName"])
+    outputs = sandbox.also_outputs["returns_saga"]
+    returns = table(sandbox, outputs["sagaTableName"])
     item = {"orderId": order["orderId"], "customerId": order["customerId"], "status": "PENDING", "steps": {}}
     returns.put_item(Item=item)
     event = {

@@ -488,3 +488,11 @@ def test_alarm_topic_key_lets_cloudwatch_encrypt(graphs: dict[str, Graph]) -> No
     [grant] = [s for s in json.loads(key.inputs["policy"])["Statement"] if "Service" in s["Principal"]]
     assert grant["Principal"]["Service"] == ["cloudwatch.amazonaws.com"]
     assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+
+
+def test_the_returns_stack_outputs_what_the_ops_console_reads(graphs: dict[str, Graph]) -> None:
+    from ops.region import REQUIRED_OUTPUTS, SAGA_TABLE_OUTPUTS
+
+    outputs = graphs["returns"].outputs
+    assert {*REQUIRED_OUTPUTS, SAGA_TABLE_OUTPUTS[0]} <= set(outputs)
+    assert outputs["sagaTableName"] == "order-saga-sandbox-returns"

@@ -3,7 +3,7 @@ The order saga's fence tests (``test_fences.py``) run the toolkit through the fo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -101,3 +101,13 @@ def test_a_recorded_result_must_be_a_string(stores: Stores) -> None:
     stores.add_order("o-1")
     with pytest.raises(TypeError, match="'wrapId' as a string"):
         GIFT.run(stores.orders_table, "o-1", lambda call: {"wrapId": 7})
+
+
+@pytest.mark.parametrize("event", [{}, {"orderId": ""}, {"orderId": 7}, {"orderId": "o" * 81}, ["orderId"]])
+def test_a_saga_document_without_a_usable_order_id_is_refused_before_any_work(event: Any) -> None:
+    from handlers.toolkit.entry import BadTaskInput
+    from tests.integration.lambda_events import LambdaContext
+
+    entry = RESTOCK.forward(lambda call: pytest.fail("the business ran on a bad document"))
+    with pytest.raises(BadTaskInput, match="orderId must be a string of 1 to 80 characters"):
+        entry(event, cast(Any, LambdaContext()))

@@ -82,7 +82,7 @@ lambda-deps: $(STAMP)
 	rm -rf build/lambda-deps
 	$(BIN)/pip install --quiet --target build/lambda-deps/python --platform manylinux2014_aarch64 \
 		--implementation cp --python-version 3.11 --only-binary=:all: \
-		--constraint constraints.txt hvac 'pyjwt[crypto]'
+		--constraint constraints.txt hvac msgspec 'pyjwt[crypto]'
 
 clean:
 	rm -rf $(VENV) build .hypothesis .mypy_cache .ruff_cache

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import ApiClient
-from handlers.order_request import OrderRequest
+from handlers import order_request
 from handlers.usage_plans import usage_plan_key
 
 STAGE = "prod"
@@ -42,7 +42,7 @@ def request_schema() -> dict[str, Any]:
     """The intake's request model as JSON Schema draft 4, ``$ref``s inlined (API Gateway
     models cannot reference their own definitions). The gateway checks the shape (400);
     unknown fields, such as a smuggled price, are left to the intake's stable 422."""
-    schema = OrderRequest.model_json_schema()
+    schema = order_request.json_schema()
     definitions = schema.pop("$defs", {})
 
     def inline(node: Any) -> Any:

@@ -23,16 +23,16 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+import msgspec
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from handlers import ownership
 from handlers.config import setting
 from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
-from handlers.order_request import OrderRequest
+from handlers.order_request import ORDER_REQUEST, OrderRequest, address, canonical
 from handlers.toolkit import WorkItems, now
 
 logger = Logger()
@@ -74,7 +74,7 @@ class Intake:
             raise ApiError(503, "region_passive", "this region is a standby; retry with the same Idempotency-Key")
         request = parse_order(body)
         prices = self._prices([line.sku for line in request.items])
-        request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+        request_hash = hashlib.sha256(canonical(request)).hexdigest()
         order_id = str(uuid.uuid5(ORDER_NAMESPACE, f"{customer_id}\n{idempotency_key}"))
         lines: list[dict[str, Any]] = [
             {"sku": line.sku, "quantity": line.quantity, "unitPrice": prices[line.sku]} for line in request.items
@@ -87,7 +87,7 @@ class Intake:
             "total": sum(line["unitPrice"] * line["quantity"] for line in lines),
             "currency": "USD",
             "paymentToken": request.paymentToken,
-            "shippingAddress": request.shippingAddress.model_dump(exclude_none=True),
+            "shippingAddress": address(request.shippingAddress),
             "loyaltyPoints": request.loyaltyPoints,
             "idempotencyKey": idempotency_key,
             "requestHash": request_hash,
@@ -163,14 +163,21 @@ def parse_order(body: str) -> OrderRequest:
     if len(body.encode()) > MAX_BODY_BYTES:
         raise ApiError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
     try:
-        document = json.loads(body)
-    except ValueError as error:
+        return ORDER_REQUEST.decode(body)
+    except msgspec.ValidationError as error:  # JSON, but not an order (a subclass: caught first)
+        raise ApiError(422, "invalid_order", "the order does not match the schema", [problem(error)]) from error
+    except msgspec.DecodeError as error:
         raise ApiError(400, "malformed_json", "the body is not JSON") from error
-    try:
-        return OrderRequest.model_validate(document)
-    except ValidationError as error:
-        details = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in error.errors()]
-        raise ApiError(422, "invalid_order", "the order does not match the schema", details) from error
+
+
+def problem(error: msgspec.ValidationError) -> dict[str, str]:
+    """msgspec reports the first problem as ``<problem> - at `$.items[0].sku```: the field as a
+    dotted path (``items.0.sku``, empty for the whole body) and the problem."""
+    text, _, path = str(error).rpartition(" - at `")
+    if not text:  # the body itself (no path)
+        return {"field": "", "problem": str(error)}
+    field = path.rstrip("`").removeprefix("$").replace("[", ".").replace("]", "").lstrip(".")
+    return {"field": field, "problem": text}
 
 
 def plain(value: Any) -> Any:

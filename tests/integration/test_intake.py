@@ -202,7 +202,7 @@ def test_bad_request_gets_a_clear_4xx_and_writes_nothing(api: Api, case: str) ->
 
 def test_validation_errors_name_the_field(api: Api) -> None:
     _, answer = api.post({**ORDER, "items": [{"sku": "TEE", "quantity": 1, "price": 1}]})
-    assert {"field": "items.0.price", "problem": "Extra inputs are not permitted"} in answer["error"]["details"]
+    assert answer["error"]["details"] == [{"field": "items.0", "problem": "Object contains unknown field `price`"}]
 
 
 def test_unpublished_order_gets_503_and_the_retry_publishes_it(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:

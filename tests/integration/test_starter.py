@@ -85,14 +85,32 @@ def test_duplicate_event_is_success_and_starts_nothing_more(run: Run, machine: s
         "not json",
         json.dumps({"detail-type": "OrderSubmitted", "detail": {}}),
         submitted("bad id with spaces"),
+        submitted("o-9\n"),
         json.dumps({"detail-type": "OrderCancelled", "detail": {"orderId": "o-9"}}),
+        json.dumps({"detail-type": "OrderSubmitted", "detail": {"orderId": "o-9", "customerId": 7}}),
     ],
-    ids=["not json", "no orderId", "orderId not a valid execution name", "another event type"],
+    ids=[
+        "not json",
+        "no orderId",
+        "orderId not a valid execution name",
+        "orderId with a trailing newline",
+        "another event type",
+        "customerId not a string",
+    ],
 )
 def test_malformed_message_fails_alone_and_is_kept_for_redelivery(run: Run, machine: str, body: str) -> None:
     starter = Starter(boto3.client("stepfunctions", region_name="us-east-1"), machine)
     assert run(starter, [submitted("o-1"), body, submitted("o-2")]) == ["msg-1"]
     assert executions(machine) == ["o-1", "o-2"]
+
+
+def test_a_batch_whose_every_record_fails_fails_the_invocation(run: Run, machine: str) -> None:
+    # As Powertools' process_partial_response does: the invocation errors (and is alarmed on),
+    # and SQS redelivers the whole batch.
+    starter = Starter(boto3.client("stepfunctions", region_name="us-east-1"), machine)
+    with pytest.raises(starter_module.BatchFailed):
+        run(starter, ["not json", submitted("bad id")])
+    assert executions(machine) == []
 
 
 def test_throttled_start_is_a_partial_batch_failure(run: Run, machine: str) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from handlers.starter import Starter, carry_trace_header
@@ -43,10 +42,11 @@ def sent_headers(client: Any) -> list[dict[str, str]]:
     return sent
 
 
-def record(trace: str | None) -> SQSRecord:
+def record(trace: str | None) -> dict[str, Any]:
+    """One SQS record, as the starter's event holds it."""
     body = {"detail-type": "OrderSubmitted", "detail": {"orderId": "order-1", "customerId": "cust-1"}}
     attributes = {"ApproximateReceiveCount": "1", **({"AWSTraceHeader": trace} if trace else {})}
-    return SQSRecord({"messageId": "m-1", "body": json.dumps(body), "attributes": attributes})
+    return {"messageId": "m-1", "body": json.dumps(body), "attributes": attributes}
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import hvac
 import pytest
 from moto import mock_aws
 
@@ -16,7 +15,7 @@ from handlers.loyalty import Loyalty
 from handlers.partners import PartnerClient
 from handlers.payment import Payments
 from handlers.shipping import Shipping
-from handlers.vault import SecretStore, approle_login
+from handlers.vault import SecretStore, VaultClient, approle_login
 from sandbox.aws.moto_patches import cache_asl_parse_trees, serialize_dynamodb_requests, time_scale
 from sandbox.aws.scripted_saga import Rig, ScriptedFunctions
 from sandbox.aws.stepfunctions import route_lambda_invokes
@@ -78,7 +77,7 @@ def partners(vault: Vault) -> Iterator[Partners]:
 def secret_store(vault: Vault, tmp_path: Path) -> SecretStore:
     """A function's view of Vault: an AppRole allowed to read the partners' keys only."""
     role_id, secret_file = vault.grant("saga-partners", [GATEWAY_SECRET, COURIER_SECRET], tmp_path)
-    return SecretStore(hvac.Client(url=vault.url), approle_login(role_id, str(secret_file)))
+    return SecretStore(VaultClient(vault.url), approle_login(role_id, str(secret_file)))
 
 
 # -- the step services, each on fresh tables (and fresh partners) --------------------------------

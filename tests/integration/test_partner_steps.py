@@ -4,7 +4,6 @@ payment gateway and courier, with their API keys read from a real OpenBao."""
 import socket
 from pathlib import Path
 
-import hvac
 import pytest
 
 from handlers.errors import (
@@ -18,7 +17,7 @@ from handlers.errors import (
 from handlers.partners import PartnerClient
 from handlers.payment import Payments
 from handlers.shipping import Shipping
-from handlers.vault import SecretStore, approle_login
+from handlers.vault import SecretStore, VaultClient, approle_login
 from sandbox.outside.partners import Partners
 from sandbox.outside.vault import Vault
 from tests.integration.conftest import GATEWAY_SECRET
@@ -124,7 +123,7 @@ def test_vault_outage_is_transient_and_calls_nobody(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    down = SecretStore(hvac.Client(url=dead, timeout=1), approle_login(role_id, str(secret_file)))
+    down = SecretStore(VaultClient(dead, timeout=1), approle_login(role_id, str(secret_file)))
     gateway = PartnerClient(
         partners.gateway.url, down.field(GATEWAY_SECRET, "api_key"), PaymentGatewayUnavailable, timeout_seconds=0.5
     )

@@ -13,7 +13,16 @@ from typing import Any, ClassVar
 import hvac
 import pytest
 
-from handlers.vault import LEASE_MARGIN, SecretStore, approle_login, iam_login, store_from_environment
+from handlers.vault import (
+    LEASE_MARGIN,
+    SecretStore,
+    SecretsUnavailable,
+    VaultClient,
+    VaultError,
+    approle_login,
+    iam_login,
+    store_from_environment,
+)
 from sandbox.outside.vault import Vault
 from tests.integration.conftest import COURIER_SECRET, GATEWAY_SECRET
 
@@ -36,7 +45,7 @@ def gateway_only(vault: Vault, tmp_path: Path) -> tuple[str, Path]:
 def test_secret_is_read_once_and_cached_for_the_token_lease(vault: Vault, gateway_only: tuple[str, Path]) -> None:
     role_id, secret_file = gateway_only
     clock = Clock()
-    store = SecretStore(hvac.Client(url=vault.url), approle_login(role_id, str(secret_file)), clock=clock)
+    store = SecretStore(VaultClient(vault.url), approle_login(role_id, str(secret_file)), clock=clock)
     assert store.read(GATEWAY_SECRET) == {"api_key": "pk_vault_test"}
     clock.now += 600 * LEASE_MARGIN - 1
     store.read(GATEWAY_SECRET)
@@ -48,9 +57,10 @@ def test_secret_is_read_once_and_cached_for_the_token_lease(vault: Vault, gatewa
 
 def test_role_reads_only_the_paths_it_was_granted(vault: Vault, gateway_only: tuple[str, Path]) -> None:
     role_id, secret_file = gateway_only
-    store = SecretStore(hvac.Client(url=vault.url), approle_login(role_id, str(secret_file)))
-    with pytest.raises(hvac.exceptions.Forbidden):
+    store = SecretStore(VaultClient(vault.url), approle_login(role_id, str(secret_file)))
+    with pytest.raises(VaultError) as refused:
         store.read(COURIER_SECRET)
+    assert refused.value.status == 403  # not transient: no retry fixes a grant
 
 
 def test_store_is_configured_from_the_environment_with_no_secret_in_it(
@@ -109,7 +119,7 @@ def test_iam_login_sends_a_signed_get_caller_identity_for_the_role(
     # GIVEN the function's role credentials
     url, received = login_recorder
     credentials = SimpleNamespace(access_key="AKIDEXAMPLE", secret_key="secret", token="session-token")
-    client = hvac.Client(url=url)
+    client = VaultClient(url)
     # WHEN it logs in to Vault
     lease = iam_login("payment-step", "us-east-1", credentials=lambda: credentials)(client)
     # THEN Vault received a SigV4-signed sts:GetCallerIdentity it can forward to STS
@@ -123,3 +133,80 @@ def test_iam_login_sends_a_signed_get_caller_identity_for_the_role(
     authorization = authorization[0] if isinstance(authorization, list) else authorization
     assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert (lease, client.token) == (900, "s.recorded")
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """Answers every request with ``status`` (and Vault's error body); a 307 points at ``target``."""
+
+    status: ClassVar[int] = 200
+    target: ClassVar[str] = ""
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self._answer()
+
+    def _answer(self) -> None:
+        answer = json.dumps({"errors": [f"stub says {self.status}"]}).encode()
+        self.send_response(self.status)
+        if self.status == 307:
+            self.send_header("Location", self.target + self.path)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stub_vault() -> Iterator[tuple[str, type[_Answers]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Answers
+    server.shutdown()
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+def test_a_vault_that_is_sealed_overloaded_or_failing_is_transient(
+    stub_vault: tuple[str, type[_Answers]], status: int
+) -> None:
+    url, answers = stub_vault
+    answers.status = status
+    store = SecretStore(VaultClient(url), lambda client: 600)
+    with pytest.raises(SecretsUnavailable, match=f"HTTP {status}"):
+        store.read(GATEWAY_SECRET)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_a_refusal_no_retry_fixes_is_not_transient(stub_vault: tuple[str, type[_Answers]], status: int) -> None:
+    url, answers = stub_vault
+    answers.status = status
+    store = SecretStore(VaultClient(url), lambda client: 600)
+    with pytest.raises(VaultError) as refused:
+        store.read(GATEWAY_SECRET)
+    assert (refused.value.status, refused.value.errors) == (status, [f"stub says {status}"])
+
+
+def test_a_standby_nodes_redirect_to_the_active_node_is_followed(
+    stub_vault: tuple[str, type[_Answers]], vault: Vault, gateway_only: tuple[str, Path]
+) -> None:
+    # GIVEN a Vault node that redirects every request to the active node (the real OpenBao)
+    url, answers = stub_vault
+    answers.status, answers.target = 307, vault.url
+    role_id, secret_file = gateway_only
+    store = SecretStore(VaultClient(url), approle_login(role_id, str(secret_file)))
+    # THEN the login (a POST) and the read both reach it
+    assert store.read(GATEWAY_SECRET) == {"api_key": "pk_vault_test"}
+
+
+def test_a_deleted_latest_version_is_not_served(vault: Vault, gateway_only: tuple[str, Path]) -> None:
+    role_id, secret_file = gateway_only
+    store = SecretStore(VaultClient(vault.url), approle_login(role_id, str(secret_file)))
+    vault.admin.secrets.kv.v2.delete_latest_version_of_secret(path=GATEWAY_SECRET)
+    with pytest.raises(VaultError) as refused:
+        store.read(GATEWAY_SECRET)
+    assert refused.value.status == 404

@@ -76,13 +76,13 @@ POLICY_FORMAT ?= text
 policy: $(STAMP)
 	$(BIN)/python -m policies check --stack prod-use1 --stack prod-usw2 --stack sandbox --format $(POLICY_FORMAT)
 
-# hvac and PyJWT for the functions' layer (Powertools comes from its public layer);
+# msgspec and PyJWT for the functions' layer (Powertools comes from its public layer);
 # run before a real `pulumi up`. Wheels for Lambda's arm64 Linux, Python 3.11.
 lambda-deps: $(STAMP)
 	rm -rf build/lambda-deps
 	$(BIN)/pip install --quiet --target build/lambda-deps/python --platform manylinux2014_aarch64 \
 		--implementation cp --python-version 3.11 --only-binary=:all: \
-		--constraint constraints.txt hvac msgspec 'pyjwt[crypto]'
+		--constraint constraints.txt msgspec 'pyjwt[crypto]'
 
 clean:
 	rm -rf $(VENV) build .hypothesis .mypy_cache .ruff_cache

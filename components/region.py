@@ -31,7 +31,7 @@ from handlers.ownership import OWNER_ATTRIBUTE, RegionStandsDown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPENDENCIES_LAYER = ROOT / "build" / "lambda-deps"
-"""``make lambda-deps``: hvac and PyJWT for the functions (Powertools comes from its layer)."""
+"""``make lambda-deps``: msgspec and PyJWT for the functions (Powertools comes from its layer)."""
 
 ORDER_TASKS: dict[str, Task] = {
     "AuthorizePayment": Task("handlers.payment.authorize_handler", partner="payment"),

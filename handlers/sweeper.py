@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -24,7 +24,8 @@ from handlers.reconcile import Reconciler
 
 logger = Logger()
 metrics = Metrics(namespace="OrderSaga")
-tracer = Tracer()
+# No Powertools Tracer: it loads the X-Ray SDK at construction (README, Cold start); Lambda's
+# active tracing records the invocation, and botocore carries the trace on every AWS call.
 
 DEFAULT_MIN_AGE_SECONDS = "900"
 """Younger PENDING orders may still be on their way through the start queue."""
@@ -62,7 +63,6 @@ def sweep(sweeper: Reconciler, min_age: timedelta) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """An EventBridge scheduled event; its content does not matter."""
     return sweep(reconciler(), timedelta(seconds=int(setting("MIN_AGE_SECONDS", DEFAULT_MIN_AGE_SECONDS))))

@@ -32,6 +32,8 @@ MODULES = [
     "handlers.loyalty",
     "handlers.payment",
     "handlers.shipping",
+    "handlers.returns",
+    "handlers.sweeper",
 ]
 PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 

@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from bench.cold_start import MODULES as COLD_START_MODULES
 from components.bootstrap import POWERTOOLS_PARAMETERS
 from components.config import ConfigError, powertools_version
 from components.events import ORDER_SUBMITTED_EVENT
@@ -167,6 +168,17 @@ def test_code_archive_holds_handlers_only_and_powertools_comes_from_its_layer(
 
 
 # -- Saga ----------------------------------------------------------------------------------------
+
+
+def test_the_cold_start_bench_measures_every_deployed_handler_module(graphs: dict[str, Graph]) -> None:
+    # make bench holds each module it imports to 1.5x boto3; one it does not import escapes
+    # (the sweeper did, with the X-Ray SDK in it).
+    deployed = {
+        function.inputs["handler"].rsplit(".", 1)[0]
+        for graph in graphs.values()
+        for function in graph.of_type(FUNCTION)
+    }
+    assert deployed <= set(COLD_START_MODULES), deployed - set(COLD_START_MODULES)
 
 
 def test_state_machine_definition_is_the_compiled_saga_for_the_mocked_arns(graphs: dict[str, Graph]) -> None:

@@ -8,6 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from components.saga import SagaDefinition, SagaStep
 from handlers.contract import COURIER, PAYMENT_GATEWAY
 from handlers.errors import CourierUnavailable, PaymentGatewayUnavailable
 from handlers.inventory import Inventory
@@ -17,7 +18,7 @@ from handlers.payment import Payments
 from handlers.shipping import Shipping
 from handlers.vault import SecretStore, VaultClient, approle_login
 from sandbox.aws.moto_patches import cache_asl_parse_trees, serialize_dynamodb_requests, time_scale
-from sandbox.aws.scripted_saga import Rig, ScriptedFunctions
+from sandbox.aws.scripted_saga import Rig, ScriptedFunctions, new_order_id
 from sandbox.aws.stepfunctions import route_lambda_invokes
 from sandbox.outside.partners import Partners
 from sandbox.outside.vault import Vault
@@ -45,7 +46,11 @@ def rig(aws: None) -> Iterator[Rig]:
     # mock_aws replaces boto3's default session: route on the one the interpreter uses.
     unroute = route_lambda_invokes(boto3._get_default_session(), functions)
     with time_scale(TIME_SCALE) as retry_waits:
-        yield Rig(functions, retry_waits)
+        rig = Rig(functions, retry_waits)
+        # One execution first: it builds the interpreter's clients (reuse_interpreter_clients),
+        # which on a loaded machine can take longer than a scaled state timeout (0.3 s).
+        rig.deploy(SagaDefinition(name="warm-up", steps=[SagaStep("WarmUp")])).run(new_order_id("warm-up"))
+        yield rig
     functions.release.set()
     unroute()
 

@@ -241,6 +241,8 @@ def _operations(
         start_dead_letter_queue_url=starter.dead_letter_queue_url,
         start_dead_letter_queue_arn=starter.dead_letter_queue_arn,
         step_dead_letter_queue_arns=[step.dead_letter_queue_arn for step in steps.values()],
+        inventory_table_arn=tables.arns["inventory"],
+        loyalty_table_arn=tables.arns["loyalty"],
     )
     outputs: dict[str, Any] = {}
     # In both regions: a passive region's sweeper sweeps nothing (handlers/ownership.py), so a

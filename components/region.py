@@ -18,6 +18,7 @@ from components.api import OrderApi, OrderApiArgs
 from components.bootstrap import ApiGatewayLogging, GithubDeployRoles, GithubDeployRolesArgs
 from components.config import ConfigError, RegionConfig, stack_prefix
 from components.events import OrderEvents, OrderEventsArgs, SagaStarter, SagaStarterArgs, bus_name
+from components.failover_domain import FailoverDomain, FailoverDomainArgs
 from components.function import Function, FunctionArgs, FunctionSettings
 from components.observability import AlarmTopic, SagaDashboard, SagaDashboardArgs, task_service
 from components.operations import OperatorsRole, SagaResources, Sweeper, SweeperArgs, claim_owner
@@ -28,7 +29,7 @@ from components.saga_machine import Saga, SagaArgs
 from components.step import SagaStepComponent, SagaStepComponentArgs, TaskArgs
 from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
 from handlers.contract import PARTNERS, PAYMENT_GATEWAY
-from handlers.ownership import OWNER_ATTRIBUTE, RegionStandsDown
+from handlers.ownership import CONTROL_KEY, OWNER_ATTRIBUTE, RegionStandsDown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPENDENCIES_LAYER = ROOT / "build" / "lambda-deps"
@@ -185,6 +186,21 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         ),
     )
     api = _api(config, function, tables, events, api_logging.account)
+    domain_outputs: dict[str, Any] = {}
+    if config.custom_domain is not None:
+        domain = FailoverDomain(
+            "custom-domain",
+            FailoverDomainArgs(
+                domain=config.custom_domain,
+                failover="PRIMARY" if config.role == "primary" else "SECONDARY",
+                rest_api_id=api.rest_api_id,
+                stage_name=api.stage_name,
+                region=config.region,
+                name_prefix=prefix,
+                tags=tags,
+            ),
+        )
+        domain_outputs = {"customDomainUrl": domain.url, "healthCheckId": domain.health_check_id}
     operations = _operations(config, function, alarms, tables, events, saga, steps, starter, account_id)
     SagaDashboard(
         "saga-dashboard",
@@ -201,6 +217,7 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
     return {
         "role": config.role,
         "apiUrl": api.url,
+        **domain_outputs,
         "stateMachineArn": saga.state_machine_arn,
         "eventBusName": events.bus_name,
         "eventBusArn": events.bus_arn,
@@ -374,6 +391,29 @@ def _api(
             ],
         ),
     )
+    health = None
+    if config.custom_domain is not None:  # the failover records' health checks ask it
+        health = Function(
+            f"{prefix}-health",
+            FunctionArgs(
+                handler="handlers.health.lambda_handler",
+                role_name=f"{prefix}-health-{config.region}",
+                settings=function,
+                environment={
+                    "ORDERS_TABLE": tables.names["orders"],
+                    "REGION_ROLE": config.role,
+                    "POWERTOOLS_SERVICE_NAME": "order-saga-health",
+                },
+                # The control item, and nothing else.
+                statements=[
+                    iam.allow(
+                        ["dynamodb:GetItem"],
+                        [tables.arns["orders"]],
+                        **{"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [CONTROL_KEY]}},
+                    )
+                ],
+            ),
+        )
     issuers = config.issuers
     authorizer = Function(
         f"{prefix}-authorizer",
@@ -407,5 +447,7 @@ def _api(
             log_retention_days=config.log_retention_days,
             account_settings=account_settings,
             tags=config.tags,
+            health_function_name=health.function_name if health else None,
+            health_invoke_arn=health.invoke_arn if health else None,
         ),
     )

@@ -315,7 +315,7 @@ class Recount:
                 change = drift(baseline, explained(counter.prefix, states), value)
                 if not change:
                     continue
-                if not dry_run and not self._correct(table, counter, key, baseline, change):
+                if not dry_run and not self._correct(table, counter, key, baseline, change, attempt):
                     unsettled.add(key)  # the baseline moved (a restock): measure it again
                     continue
                 detail = f"{counter.attribute} {value} -> {value + change} ({counter.baseline} {baseline})"
@@ -328,9 +328,10 @@ class Recount:
     def _read(self, table: Any, key: str) -> dict[str, Any] | None:
         return table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item")  # type: ignore[no-any-return]
 
-    def _correct(self, table: Any, counter: _Counter, key: str, baseline: int, change: int) -> bool:
-        """``counter += change``, unless the baseline moved (a restock: measure again next run)."""
-        token = str(uuid.uuid5(self.run_id, key))  # an SDK retry of this write applies it once
+    def _correct(self, table: Any, counter: _Counter, key: str, baseline: int, change: int, attempt: int) -> bool:
+        """``counter += change``, unless the baseline moved (a restock: measured again next round)."""
+        # An SDK retry of this write applies it once; a new measurement (next round) is a new write.
+        token = str(uuid.uuid5(self.run_id, f"{key}#{attempt}"))
         items = [
             {
                 "Update": {

@@ -346,3 +346,24 @@ def test_a_dry_run_reports_and_changes_nothing_and_a_counter_without_a_baseline_
     assert [(c.subject, c.change) for c in result.corrections] == [(stock_key("HOODIE-M", 0), 2)]
     assert result.no_baseline == [stock_key("CAP", 0)] and result.needs_a_human
     assert stores.stock("HOODIE-M") == [3]
+
+
+def test_a_restock_between_the_snapshot_and_the_correction_is_measured_again(stores: Stores) -> None:
+    # GIVEN a shard one unit short
+    stores.add_sku("HOODIE-M", stock=[5])
+    key = {"pk": stock_key("HOODIE-M", 0)}
+    stores.inventory.update_item(Key=key, UpdateExpression="SET available = :v", ExpressionAttributeValues={":v": 4})
+
+    def restock() -> None:  # ten more units: the baseline and the counter move together
+        stores.inventory.update_item(
+            Key=key,
+            UpdateExpression="SET stocked = stocked + :n, available = available + :n",
+            ExpressionAttributeValues={":n": 10},
+        )
+
+    # WHEN the restock lands after the snapshot: the correction, conditioned on the baseline, is refused
+    result = Recount(stores.orders, Interleaving(stores.inventory, {3: restock}), stores.loyalty, pause_seconds=0).run()
+    # THEN the next round measures again and corrects once
+    assert [(c.kind, c.change) for c in result.corrections] == [(STOCK_DRIFT, 1)]
+    item = stores.inventory.get_item(Key=key)["Item"]
+    assert (int(item["stocked"]), int(item["available"])) == (15, 15)

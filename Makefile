@@ -74,7 +74,7 @@ token: $(STAMP)
 # POLICY_FORMAT=markdown for a pull request comment (.github/workflows/policy.yml).
 POLICY_FORMAT ?= text
 policy: $(STAMP)
-	$(BIN)/python -m policies check --stack prod-use1 --stack prod-usw2 --stack sandbox --format $(POLICY_FORMAT)
+	$(BIN)/python -m policies check --stack prod-use1 --stack prod-usw2 --stack sandbox --config policies/policy-config.json --format $(POLICY_FORMAT)
 
 # msgspec and PyJWT for the functions' layer (Powertools comes from its public layer);
 # run before a real `pulumi up`. Wheels for Lambda's arm64 Linux, Python 3.11.

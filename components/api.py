@@ -1,4 +1,5 @@
-"""The REST API: ``POST /orders`` and ``GET /orders/{orderId}`` behind the Lambda authorizer.
+"""The REST API: ``POST /orders`` and ``GET /orders/{orderId}`` behind the Lambda authorizer,
+and, with a custom domain, the public ``GET /health`` its failover records are checked against.
 
 Every method needs the authorizer and an API key, which the authorizer supplies
 (``api_key_source = AUTHORIZER``), so each client is metered and throttled by its usage
@@ -22,6 +23,8 @@ from handlers import order_request
 from handlers.usage_plans import usage_plan_key
 
 STAGE = "prod"
+HEALTH_PATH = "/health"
+"""Public (no authorizer, no API key): the policy pack's ``exemptRoutes`` must list ``GET /health``."""
 AUTHORIZER_CACHE_SECONDS = 300
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -73,6 +76,9 @@ class OrderApiArgs:
     """The region's API Gateway account setting with its CloudWatch role
     (``components.bootstrap.ApiGatewayLogging``): the stage's logs are refused without it."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    health_function_name: pulumi.Input[str] | None = None
+    health_invoke_arn: pulumi.Input[str] | None = None
+    """With both: ``GET /health`` (handlers/health.py), public, for Route 53's health checks."""
 
     def problems(self) -> list[str]:
         ids = [client.client_id for client in self.clients]
@@ -83,6 +89,8 @@ class OrderApiArgs:
             for client in self.clients
             if client.rate_limit > self.rate_limit or client.burst_limit > self.burst_limit
         ]
+        if (self.health_function_name is None) != (self.health_invoke_arn is None):
+            found.append("the health route needs both its function's name and its invoke ARN")
         return found
 
 
@@ -95,6 +103,7 @@ def deployment_hash(deployed: Sequence[tuple[pulumi.CustomResource, Mapping[str,
 class OrderApi(pulumi.ComponentResource):
     url: pulumi.Output[str]
     rest_api_id: pulumi.Output[str]
+    stage_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: OrderApiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = args.problems()
@@ -122,10 +131,10 @@ class OrderApi(pulumi.ComponentResource):
             authorizer_result_ttl_in_seconds=AUTHORIZER_CACHE_SECONDS,
             opts=child,
         )
-        for label, function in (
-            ("authorizer", args.authorizer_function_name),
-            ("intake", args.intake_function_name),
-        ):
+        invoked = [("authorizer", args.authorizer_function_name), ("intake", args.intake_function_name)]
+        if args.health_function_name is not None:
+            invoked.append(("health", args.health_function_name))
+        for label, function in invoked:
             aws.lambda_.Permission(
                 f"{name}-{label}-invoke",
                 action="lambda:InvokeFunction",
@@ -211,6 +220,36 @@ class OrderApi(pulumi.ComponentResource):
                 (method, {"verb": verb, "auth": "CUSTOM", "apiKey": True, "parameters": parameters, "models": models}),
                 (integration, {"type": "AWS_PROXY", "uri": args.intake_invoke_arn}),
             ]
+        if args.health_invoke_arn is not None:
+            # Route 53's checkers carry no token: public, and answering nothing but "active or not".
+            health = aws.apigateway.Resource(
+                f"{name}-health", rest_api=api.id, parent_id=api.root_resource_id, path_part="health", opts=child
+            )
+            health_method = aws.apigateway.Method(
+                f"{name}-get-health",
+                rest_api=api.id,
+                resource_id=health.id,
+                http_method="GET",
+                authorization="NONE",
+                api_key_required=False,
+                opts=child,
+            )
+            health_integration = aws.apigateway.Integration(
+                f"{name}-get-health-integration",
+                rest_api=api.id,
+                resource_id=health.id,
+                http_method=health_method.http_method,
+                type="AWS_PROXY",
+                integration_http_method="POST",
+                uri=args.health_invoke_arn,
+                opts=child,
+            )
+            integrations.append(health_integration)
+            deployed += [
+                (health, {"path": HEALTH_PATH}),
+                (health_method, {"verb": "GET", "auth": "NONE", "apiKey": False}),
+                (health_integration, {"type": "AWS_PROXY", "uri": args.health_invoke_arn}),
+            ]
         deployment = aws.apigateway.Deployment(
             f"{name}-deployment",
             rest_api=api.id,
@@ -280,4 +319,5 @@ class OrderApi(pulumi.ComponentResource):
             )
         self.url = stage.invoke_url
         self.rest_api_id = api.id
+        self.stage_name = stage.stage_name
         self.register_outputs({"url": stage.invoke_url})

@@ -16,6 +16,9 @@ import pulumi
 Role = Literal["primary", "standby"]
 Consistency = Literal["eventual", "strong"]
 REGION_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+HOST_NAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
 
 
 class ConfigError(ValueError):
@@ -40,6 +43,18 @@ class Issuers:
     staff_issuer: str
     staff_audience: str
     staff_jwks_uri: str
+
+
+@dataclass(frozen=True)
+class CustomDomain:
+    """One API host name for both regions: a regional API Gateway domain in each, and Route 53
+    failover records (PRIMARY in the primary's stack, SECONDARY in the standby's), each
+    health-checked against its region's ``GET /health`` (200 only while the region is active)."""
+
+    domain: str
+    hosted_zone_id: str
+    certificate_arn: str
+    """An ACM certificate for ``domain`` in this stack's region (a regional domain needs its own)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,8 @@ class RegionConfig:
     operators_identity_provider: str = "entra-id"
     """The IAM SAML provider (name or ARN) through which on-call signs in to the operators' role."""
     sweeper_interval_minutes: int = 5
+    custom_domain: CustomDomain | None = None
+    """Off by default: clients use the per-region ``apiUrl`` (README, what clients do)."""
     tags: dict[str, str] = field(default_factory=dict)
 
     def partner_url(self, partner: str) -> str:
@@ -210,8 +227,39 @@ def load() -> RegionConfig:
         datadog_url=config.get("datadogUrl"),
         operators_identity_provider=config.get("operatorsIdentityProvider") or "entra-id",
         sweeper_interval_minutes=config.get_int("sweeperIntervalMinutes") or 5,
+        custom_domain=_custom_domain(config, region),
         tags=tags,
     )
+
+
+def _custom_domain(config: pulumi.Config, region: str) -> CustomDomain | None:
+    """``customDomain`` with its ``hostedZoneId`` and this region's ``certificateArn``, all three
+    or none; each checked for its shape before anything is built."""
+    domain, zone, certificate = (config.get(key) for key in ("customDomain", "hostedZoneId", "certificateArn"))
+    if not domain:
+        if zone or certificate:
+            raise ConfigError(
+                "order-saga:hostedZoneId and order-saga:certificateArn are only for order-saga:customDomain: "
+                "set it, or remove them"
+            )
+        return None
+    if not HOST_NAME.match(domain):
+        raise ConfigError(f"order-saga:customDomain must be a lower-case DNS host name, not {domain!r}")
+    if not zone:
+        raise ConfigError("order-saga:hostedZoneId is required when order-saga:customDomain is set")
+    if not HOSTED_ZONE_ID.match(zone):
+        raise ConfigError(f"order-saga:hostedZoneId must be a Route 53 hosted zone id (Z...), not {zone!r}")
+    if not certificate:
+        raise ConfigError("order-saga:certificateArn is required when order-saga:customDomain is set")
+    match = CERTIFICATE_ARN.match(certificate)
+    if not match:
+        raise ConfigError(f"order-saga:certificateArn must be an ACM certificate ARN, not {certificate!r}")
+    if match["region"] != region:
+        raise ConfigError(
+            f"order-saga:certificateArn must be an ACM certificate in {region} (this stack's region): "
+            f"a regional API domain cannot use one from {match['region']}"
+        )
+    return CustomDomain(domain, zone, certificate)
 
 
 def _check_pairing(

@@ -51,6 +51,9 @@ class SagaResources:
     start_dead_letter_queue_arn: pulumi.Input[str]
     step_dead_letter_queue_arns: Sequence[pulumi.Input[str]]
     """One per saga step: where parked tasks wait with their task token."""
+    inventory_table_arn: pulumi.Input[str] | None = None
+    loyalty_table_arn: pulumi.Input[str] | None = None
+    """With both: the operators may run ``recount`` (handlers/recount.py)."""
 
 
 def sweeper_statements(saga: SagaResources) -> list[dict[str, Any]]:
@@ -90,8 +93,40 @@ def write_control(orders_table_arn: pulumi.Input[str]) -> dict[str, Any]:
     )
 
 
+def recount_statements(
+    orders_table_arn: pulumi.Input[str], inventory_table_arn: pulumi.Input[str], loyalty_table_arn: pulumi.Input[str]
+) -> list[dict[str, Any]]:
+    """``python -m ops recount``: read the inventory and loyalty tables; write a stock shard, a
+    reservation's release, a balance and a restore entry (``dynamodb:LeadingKeys``), in
+    transactions that check the order's status and a burn's entry."""
+    return [
+        iam.allow(["dynamodb:GetItem", "dynamodb:Scan"], [inventory_table_arn, loyalty_table_arn]),
+        iam.allow(
+            ["dynamodb:UpdateItem"],
+            [inventory_table_arn],
+            **{"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["STOCK#*", "RES#*"]}},
+        ),
+        iam.allow(
+            ["dynamodb:UpdateItem"],
+            [loyalty_table_arn],
+            **{"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ACCOUNT#*"]}},
+        ),
+        iam.allow(
+            ["dynamodb:PutItem"],
+            [loyalty_table_arn],
+            **{"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEDGER#*#RESTORE"]}},
+        ),
+        iam.allow(["dynamodb:ConditionCheckItem"], [orders_table_arn, loyalty_table_arn]),
+    ]
+
+
 def operator_statements(saga: SagaResources) -> list[dict[str, Any]]:
-    """trace, parked, resolve, redrive, reconcile, region, promote: and nothing else."""
+    """trace, parked, resolve, redrive, reconcile, region, promote, recount: and nothing else."""
+    recount = (
+        recount_statements(saga.orders_table_arn, saga.inventory_table_arn, saga.loyalty_table_arn)
+        if saga.inventory_table_arn is not None and saga.loyalty_table_arn is not None
+        else []
+    )
     return [
         claim_owner(saga.orders_table_arn),
         write_control(saga.orders_table_arn),
@@ -102,6 +137,7 @@ def operator_statements(saga: SagaResources) -> list[dict[str, Any]]:
         iam.allow([*DRAIN_QUEUE, "sqs:ChangeMessageVisibility"], list(saga.step_dead_letter_queue_arns)),
         iam.allow(DRAIN_QUEUE, [saga.start_dead_letter_queue_arn]),
         iam.allow(["events:PutEvents"], [saga.event_bus_arn]),
+        *recount,
     ]
 
 

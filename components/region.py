@@ -6,6 +6,7 @@ and partners it touches, and so which permissions and environment it gets.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from components.api import OrderApi, OrderApiArgs
 from components.bootstrap import ApiGatewayLogging, GithubDeployRoles, GithubDeployRolesArgs
 from components.config import RegionConfig, stack_prefix
 from components.events import ORDER_SUBMITTED_EVENT, OrderEvents, OrderEventsArgs, bus_name
+from components.failover_domain import FailoverDomain, FailoverDomainArgs
 from components.function import Function, FunctionArgs, FunctionSettings
 from components.observability import AlarmTopic
 from components.operations import OperatorsRole, claim_owner
@@ -27,7 +29,7 @@ from components.saga_service import SagaRegion, SagaService, SagaServiceArgs, Ta
 from components.step import SagaStepComponent
 from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
 from handlers.contract import PARTNERS
-from handlers.ownership import OWNER_ATTRIBUTE, RegionStandsDown
+from handlers.ownership import CONTROL_KEY, OWNER_ATTRIBUTE, RegionStandsDown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPENDENCIES_LAYER = ROOT / "build" / "lambda-deps"
@@ -149,10 +151,26 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
         ),
     )
     api = _api(config, function, tables, events, api_logging.account)
-    operators = _operators(config, saga, account_id)
+    domain_outputs: dict[str, Any] = {}
+    if config.custom_domain is not None:
+        domain = FailoverDomain(
+            "custom-domain",
+            FailoverDomainArgs(
+                domain=config.custom_domain,
+                failover="PRIMARY" if config.role == "primary" else "SECONDARY",
+                rest_api_id=api.rest_api_id,
+                stage_name=api.stage_name,
+                region=config.region,
+                name_prefix=prefix,
+                tags=tags,
+            ),
+        )
+        domain_outputs = {"customDomainUrl": domain.url, "healthCheckId": domain.health_check_id}
+    operators = _operators(config, saga, tables, account_id)
     return {
         "role": config.role,
         "apiUrl": api.url,
+        **domain_outputs,
         "eventBusName": events.bus_name,
         "eventBusArn": events.bus_arn,
         **saga.outputs(),
@@ -169,12 +187,17 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
     }
 
 
-def _operators(config: RegionConfig, saga: SagaService, account_id: pulumi.Output[str]) -> OperatorsRole:
-    """The operators' role (components/operations.py): exactly the ops console's actions."""
+def _operators(
+    config: RegionConfig, saga: SagaService, tables: TableRefs, account_id: pulumi.Output[str]
+) -> OperatorsRole:
+    """The operators' role (components/operations.py): exactly the ops console's actions, and
+    ``recount`` on the stock and points tables (handlers/recount.py)."""
     provider = config.operators_identity_provider
     return OperatorsRole(
         "operators",
-        saga=saga.resources,
+        saga=dataclasses.replace(
+            saga.resources, inventory_table_arn=tables.arns["inventory"], loyalty_table_arn=tables.arns["loyalty"]
+        ),
         identity_provider_arn=provider
         if provider.startswith("arn:")
         else pulumi.Output.concat("arn:aws:iam::", account_id, ":saml-provider/", provider),
@@ -253,6 +276,29 @@ def _api(
             ],
         ),
     )
+    health = None
+    if config.custom_domain is not None:  # the failover records' health checks ask it
+        health = Function(
+            f"{prefix}-health",
+            FunctionArgs(
+                handler="handlers.health.lambda_handler",
+                role_name=f"{prefix}-health-{config.region}",
+                settings=function,
+                environment={
+                    "ORDERS_TABLE": tables.names["orders"],
+                    "REGION_ROLE": config.role,
+                    "POWERTOOLS_SERVICE_NAME": "order-saga-health",
+                },
+                # The control item, and nothing else.
+                statements=[
+                    iam.allow(
+                        ["dynamodb:GetItem"],
+                        [tables.arns["orders"]],
+                        **{"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [CONTROL_KEY]}},
+                    )
+                ],
+            ),
+        )
     issuers = config.issuers
     authorizer = Function(
         f"{prefix}-authorizer",
@@ -286,5 +332,7 @@ def _api(
             log_retention_days=config.log_retention_days,
             account_settings=account_settings,
             tags=config.tags,
+            health_function_name=health.function_name if health else None,
+            health_invoke_arn=health.invoke_arn if health else None,
         ),
     )

@@ -13,7 +13,8 @@ primary back, and prove nothing was lost or done twice. Exit 1 when an invariant
    subprocesses). Clients holding a 202 from the primary look their order up at the standby
    and send it again with the same key when it is not there (README: what clients do).
 4. Once every accepted order is settled, the primary comes back: its frozen executions resume
-   and must stand down; the runbook's reconcile runs once more for what its backlog brought.
+   and must stand down; the runbook's reconcile runs once more for what its backlog brought,
+   and once the backlog has replicated, its ``recount`` (stock and points, handlers/recount.py).
 5. The audit (``demo.audit.check``) over the active region's tables and the partners' ledgers,
    plus the drill's own: no order charged, booked, reserved or burned twice; both replicas
    agree; RTO and RPO measured.
@@ -151,6 +152,9 @@ class Drill:
         self._wait_replicated(deadline_s=60)
         self._wait_primary_quiet(deadline_s=90)
         self._wait_settled(deadline_s=120)
+        self._wait_replicated(deadline_s=60)
+        # Its backlog is in: stock and points recounted from their baselines (README, step 7).
+        self._runbook("recount")
         self._wait_replicated(deadline_s=60)
         timeline.done = time.monotonic()
         stop.set()

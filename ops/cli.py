@@ -86,7 +86,7 @@ class Context:
 @click.pass_context
 def main(context: click.Context, sandbox: bool, stack: str | None, outputs: Path | None) -> None:
     """The operator's console for the order saga: trace, parked, resolve, redrive, reconcile,
-    and for the warm standby: region, promote.
+    and for the warm standby: region, promote, recount.
 
     Exit codes: 0 done, 1 something needs a human, 2 bad input.
     """
@@ -301,6 +301,43 @@ def promote(ctx: Context, expect_epoch: int | None, as_json: bool) -> None:
         highlight=False,
     )
     out.print(f"next: {promoted['next']}   (adopts and finishes the orders the other region left)")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be corrected; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the corrections as JSON.")
+@click.pass_obj
+def recount(ctx: Context, dry_run: bool, as_json: bool) -> None:
+    """After a failover, once the returning region's backlog has replicated: release the
+    reservations and restore the burns that landed on compensated orders, and recount every
+    stock shard and loyalty balance from its baseline (README: Disaster recovery, step 7).
+    Run it in the ACTIVE region; safe to run again at any time."""
+    console = ctx.console()
+    control = console.region.control()
+    if control is not None and not control.active():
+        raise OpsError(f"{console.region.name} is passive: recount in the active region", EXIT_HUMAN)
+    result = console.region.recount().run(dry_run=dry_run)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        if result.corrections:
+            table = Table(
+                title=f"{len(result.corrections)} correction(s)" + (" (dry run)" if dry_run else ""),
+                title_justify="left",
+            )
+            for column in ("subject", "what", "change", "detail"):
+                table.add_column(column, overflow="fold")
+            for correction in result.corrections:
+                table.add_row(correction.subject, correction.kind, f"{correction.change:+d}", correction.detail)
+            out.print(table)
+        else:
+            out.print(f"[green]{result.checked} counter(s) checked: nothing to correct[/]")
+        for key in result.busy:
+            out.print(f"[bold red]busy[/] {key}: its reservations kept changing; run recount again")
+        for key in result.no_baseline:
+            out.print(f"[bold red]no baseline[/] {key}: no stocked/granted attribute to recount from")
+    if result.needs_a_human:
+        sys.exit(EXIT_HUMAN)
 
 
 def run(argv: list[str] | None = None) -> int:

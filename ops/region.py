@@ -19,6 +19,7 @@ import boto3
 
 from handlers.ownership import ROLES, RegionControl
 from handlers.reconcile import Reconciler
+from handlers.recount import Recount
 from sandbox.connection import CREDENTIALS, connection_file, read_connection
 
 SAGA_TABLE_OUTPUTS = ("sagaTableName", "ordersTableName")
@@ -82,6 +83,18 @@ class Region:
             state_machine_arn=self.state_machine_arn,
             event_bus=str(self.outputs["eventBusName"]),
             start_dead_letter_queue_url=str(self.outputs["sagaStartDeadLetterQueueUrl"]),
+        )
+
+    def recount(self) -> Recount:
+        """The stock and points recount (handlers/recount.py) with the operator's credentials."""
+        missing = [key for key in ("inventoryTableName", "loyaltyTableName") if key not in self.outputs]
+        if missing:
+            raise RegionNotFound(f"{self.label}: stack outputs lack {', '.join(missing)} (deploy this version first)")
+        dynamodb = self.session.resource("dynamodb", endpoint_url=self.endpoint)
+        return Recount(
+            self.orders_table(),
+            dynamodb.Table(self.outputs["inventoryTableName"]),
+            dynamodb.Table(self.outputs["loyaltyTableName"]),
         )
 
 

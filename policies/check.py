@@ -2,6 +2,7 @@
 
     python -m policies check --stack prod-use1 [--format text|json|markdown]
     python -m policies check --graph build/prod-use1.resources.json
+    python -m policies check --stack prod-use1 --config policies/policy-config.json
 
 Resource rules see each resource's inputs (as at ``pulumi preview``); stack rules see every
 resource's outputs, parents and property dependencies (as after it). Both get them the way
@@ -17,10 +18,10 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -112,13 +113,17 @@ class _Reporter:
         self.found.append(Violation(self.policy.name, severity, level.value, typ, where, message))
 
 
-def evaluate(graph: Graph, policies: Sequence[Policy] = POLICIES) -> list[Violation]:
-    """Run every policy; returns what each reported."""
+def evaluate(
+    graph: Graph, policies: Sequence[Policy] = POLICIES, config: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Violation]:
+    """Run every policy; returns what each reported. ``config`` is the pack's configuration as
+    ``pulumi up --policy-pack-config`` reads it: by policy name, that policy's settings."""
     found: list[Violation] = []
     for policy in policies:
         report = _Reporter(policy, graph, found)
+        settings = dict((config or {}).get(policy.name) or {})
         if isinstance(policy, StackValidationPolicy):
-            _run(policy.validate, StackValidationArgs(_stack_resources(graph.resources), config={}), report)
+            _run(policy.validate, StackValidationArgs(_stack_resources(graph.resources), config=settings), report)
             continue
         assert isinstance(policy, ResourceValidationPolicy)
         for resource in (r for r in graph.resources if r.custom):
@@ -130,7 +135,7 @@ def evaluate(graph: Graph, policies: Sequence[Policy] = POLICIES) -> list[Violat
                 resource.name,
                 _options(resource.parent),
                 None,
-                config={},
+                config=settings,
             )
             _run(policy.validate, args, report)
     return found
@@ -182,16 +187,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     source.add_argument("--stack", action="append", help="synthesize this stack and check it (repeatable)")
     source.add_argument("--graph", action="append", type=Path, help="check a *.resources.json written earlier")
     parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    parser.add_argument(
+        "--config", type=Path, help="the pack's configuration, as for `pulumi up --policy-pack-config FILE`"
+    )
     args = parser.parse_args(argv)
+    try:
+        config = json.loads(args.config.read_text()) if args.config else {}
+    except (OSError, ValueError) as error:
+        print(f"policy check: cannot read --config {args.config}: {error}", file=sys.stderr)
+        return 2
+    if not isinstance(config, dict) or not all(isinstance(v, dict) for v in config.values()):
+        print("policy check: --config must map policy names to their settings", file=sys.stderr)
+        return 2
 
     from synth.program import SynthError, run_synth  # only the --stack path needs the program
 
     reports: list[tuple[str, list[Violation]]] = []
     try:
         for stack in args.stack or []:
-            reports.append((stack, evaluate(run_synth(stack))))
+            reports.append((stack, evaluate(run_synth(stack), config=config)))
         for path in args.graph or []:
-            reports.append((str(path), evaluate(Graph.load(path))))
+            reports.append((str(path), evaluate(Graph.load(path), config=config)))
     except (SynthError, GraphError) as error:
         print(f"policy check: {error}", file=sys.stderr)
         return 2

@@ -34,7 +34,8 @@ def seed(
     customers: int = 50,
     points: int = 1000,
 ) -> None:
-    """Write the catalog and stock shards, and ``customers`` accounts (``cust-1``...) with points."""
+    """Write the catalog and stock shards, and ``customers`` accounts (``cust-1``...) with points;
+    each counter with its baseline (``stocked``, ``granted``: handlers/recount.py)."""
     inventory = dynamodb.Table(inventory_table)
     loyalty = dynamodb.Table(loyalty_table)
     with inventory.batch_writer() as batch:
@@ -49,7 +50,10 @@ def seed(
                 }
             )
             for shard, available in enumerate(item.stock):
-                batch.put_item(Item={"pk": f"STOCK#{item.sku}#{shard}", "available": available})
+                # ``stocked``: every unit ever put on the shard, the baseline ``ops recount`` trusts
+                # (a restock adds to both); ``available`` is what is left to reserve.
+                batch.put_item(Item={"pk": f"STOCK#{item.sku}#{shard}", "available": available, "stocked": available})
     with loyalty.batch_writer() as batch:
         for n in range(1, customers + 1):
-            batch.put_item(Item={"pk": f"ACCOUNT#cust-{n}", "balance": points})
+            # ``granted``: every point ever credited, the baseline ``ops recount`` trusts.
+            batch.put_item(Item={"pk": f"ACCOUNT#cust-{n}", "balance": points, "granted": points})

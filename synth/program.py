@@ -164,8 +164,15 @@ def mocked_state(
     elif typ == "aws:apigateway/resource:Resource":
         rid = f"{name}-id"
         state["path"] = paths[rid] = f"{paths.get(inputs['parentId'], '/').rstrip('/')}/{inputs['pathPart']}"
+    elif typ == "aws:apigateway/domainName:DomainName":
+        rid = str(inputs["domainName"])
+        digest = hashlib.sha256(f"{region}/{rid}".encode()).hexdigest()
+        state["regionalDomainName"] = f"d-{digest[:10]}.execute-api.{region}.amazonaws.com"
+        state["regionalZoneId"] = f"Z{digest[10:23].upper()}"  # API Gateway's zone for the region (synthetic)
     elif typ.startswith("aws:apigateway/"):
         rid = f"{name}-id"
+    elif typ == "aws:route53/healthCheck:HealthCheck":
+        rid = hashlib.sha256(f"{region}/{name}".encode()).hexdigest()[:36]
     else:
         state.setdefault("arn", f"arn:aws:{typ.split(':')[1].split('/')[0]}:{prefix}:{physical}")
     return rid, state

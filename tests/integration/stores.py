@@ -48,14 +48,14 @@ class Stores:
             Item={"pk": f"SKU#{sku}", "price": price, "currency": "USD", "name": sku, "shards": len(shards)}
         )
         for shard, available in enumerate(shards):
-            self.inventory.put_item(Item={"pk": stock_key(sku, shard), "available": available})
+            self.inventory.put_item(Item={"pk": stock_key(sku, shard), "available": available, "stocked": available})
 
     def stock(self, sku: str) -> list[int]:
         shards = int(self.inventory.get_item(Key={"pk": f"SKU#{sku}"})["Item"]["shards"])
         return [int(self.inventory.get_item(Key={"pk": stock_key(sku, s)})["Item"]["available"]) for s in range(shards)]
 
     def add_account(self, customer_id: str, balance: int) -> None:
-        self.loyalty.put_item(Item={"pk": account_key(customer_id), "balance": balance})
+        self.loyalty.put_item(Item={"pk": account_key(customer_id), "balance": balance, "granted": balance})
 
     def balance(self, customer_id: str) -> int:
         return int(self.loyalty.get_item(Key={"pk": account_key(customer_id)})["Item"]["balance"])

@@ -20,6 +20,8 @@ PREFIX = "order-saga-prod-use1"
 MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{PREFIX}-order"
 EXECUTIONS = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{PREFIX}-order:*"
 ORDERS = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{PREFIX}-orders"
+INVENTORY = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{PREFIX}-inventory"
+LOYALTY = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{PREFIX}-loyalty"
 BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{PREFIX}-orders"
 START_DLQ = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{PREFIX}-saga-start-dlq"
 STEP_DLQS = [
@@ -62,15 +64,36 @@ def test_operators_role_may_do_exactly_what_the_console_calls(graphs: dict[str, 
         | {(a, START_DLQ) for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage")}
         | {("events:PutEvents", BUS)}
         | {("dynamodb:UpdateItem", ORDERS), ("dynamodb:PutItem", ORDERS)}  # claim, promote
+        # recount: read both tables, write counters, releases and restores, check orders and burns
+        | {(a, table) for a in ("dynamodb:GetItem", "dynamodb:Scan") for table in (INVENTORY, LOYALTY)}
+        | {("dynamodb:UpdateItem", INVENTORY), ("dynamodb:UpdateItem", LOYALTY), ("dynamodb:PutItem", LOYALTY)}
+        | {("dynamodb:ConditionCheckItem", ORDERS), ("dynamodb:ConditionCheckItem", LOYALTY)}
     )
     statements = policy_of_role(graph, role.inputs["name"])
     assert grants(statements) == expected
-    # The writes are held to the ownership and control attributes, and promote to the control item.
-    writes = {action: s.get("Condition") or {} for s in statements for action in s["Action"] if action.endswith("Item")}
-    assert writes["dynamodb:UpdateItem"] == {
+    # The writes are held to the ownership and control attributes, and promote to the control item;
+    # recount's to the counters, reservations and restore entries.
+    writes = {
+        (action, resource): s.get("Condition") or {}
+        for s in statements
+        for action in s["Action"]
+        for resource in s["Resource"]
+        if action in ("dynamodb:UpdateItem", "dynamodb:PutItem")
+    }
+    assert writes["dynamodb:UpdateItem", ORDERS] == {
         "ForAllValues:StringEquals": {"dynamodb:Attributes": ["orderId", "ownerRegion", "ownerClaimedAt", "status"]}
     }
-    assert writes["dynamodb:PutItem"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == ["#region-control"]
+    assert writes["dynamodb:PutItem", ORDERS]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == [
+        "#region-control"
+    ]
+    leading = {
+        key: c["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for key, c in writes.items() if key[1] != ORDERS
+    }
+    assert leading == {
+        ("dynamodb:UpdateItem", INVENTORY): ["STOCK#*", "RES#*"],
+        ("dynamodb:UpdateItem", LOYALTY): ["ACCOUNT#*"],
+        ("dynamodb:PutItem", LOYALTY): ["LEDGER#*#RESTORE"],
+    }
     assert graph.outputs["operatorsRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-operators-{REGION}"
 
 

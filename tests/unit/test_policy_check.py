@@ -432,3 +432,11 @@ def test_broken_graph_is_a_clear_error_exit_2(tmp_path: Path, content: str) -> N
 def test_unknown_stack_is_a_clear_error_exit_2() -> None:
     result = check("--stack", "prod-mars1")
     assert result.returncode == 2 and "unknown stack 'prod-mars1'" in result.stderr
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"apigateway-method-authorizer": ["GET /health"]})])
+def test_a_bad_policy_pack_config_is_a_clear_error_exit_2(faulty_graph: Path, tmp_path: Path, content: str) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(content)
+    result = check("--graph", str(faulty_graph), "--config", str(config))
+    assert result.returncode == 2 and result.stderr.startswith("policy check: ")

@@ -72,8 +72,10 @@ def test_promotion_needs_no_deploy_of_either_stack(graphs: dict[str, Graph]) -> 
     [policy] = [
         p for p in standby.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"].endswith("operators-us-west-2")
     ]
-    [put] = [s for s in json.loads(policy.inputs["policy"])["Statement"] if "dynamodb:PutItem" in s["Action"]]
-    assert put["Resource"] == ["arn:aws:dynamodb:us-west-2:123456789012:table/order-saga-prod-use1-orders"]
+    orders = "arn:aws:dynamodb:us-west-2:123456789012:table/order-saga-prod-use1-orders"
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    [put] = [s for s in statements if "dynamodb:PutItem" in s["Action"] and orders in s["Resource"]]
+    assert put["Resource"] == [orders]
     assert put["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == ["#region-control"]
 
 

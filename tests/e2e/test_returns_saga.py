@@ -1,6 +1,7 @@
 """The paved road, end to end: the returns saga (``examples/returns_saga.py`` and
 ``handlers/returns.py``) deployed beside the order saga in one sandbox, on ports of its own
-(AWS 34566, API 38080, issuer 38180, gateway 38181, courier 38182, Vault 38200)."""
+(AWS 25566, API 25080, issuer 25180, gateway 25181, courier 25182, Vault 25200: below
+the ephemeral range, apart from the other end-to-end tests)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tests.e2e.client import http
 from tests.e2e.stacks import SETTLED, place, stack_on_own_ports, table, wait_for_status
 
 STACK = "returns-e2e"
-PORTS = {"8180": "38180", "8181": "38181", "8182": "38182", "8200": "38200"}
+PORTS = {"8180": "25180", "8181": "25181", "8182": "25182", "8200": "25200"}
 LINE: dict[str, Any] = EXAMPLE_ORDER["items"][0]  # type: ignore[index]
 SKU, QUANTITY = str(LINE["sku"]), int(LINE["quantity"])
 
@@ -29,8 +30,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     settings = SandboxSettings(
         stack=STACK,
         root=root,
-        aws_port=34566,
-        api_port=38080,
+        aws_port=25566,
+        api_port=25080,
         time_scale=0.05,
         also=(ROOT / "examples" / "returns_saga.py",),
     )

@@ -98,7 +98,7 @@ def region(aws: None) -> Region:
     events.put_rule(Name=f"submitted-{n}", EventBusName=bus, EventPattern=json.dumps(pattern))
     events.put_targets(Rule=f"submitted-{n}", EventBusName=bus, Targets=[{"Id": "start", "Arn": queue_arn}])
     machine = sfn.create_state_machine(
-        name=f"order-{n}", definition=json.dumps(MACHINE), roleArn="arn:aws:iam::123456789012:role/saga"
+        name=f"sweeper-order-{n}", definition=json.dumps(MACHINE), roleArn="arn:aws:iam::123456789012:role/saga"
     )["stateMachineArn"]
     stores = Stores.create()
     reconciler = Reconciler(

@@ -68,10 +68,18 @@ class QueuePoller:
             else set()
         )
         done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
+        if not done:
+            return
+        try:
             self.sqs.delete_message_batch(
                 QueueUrl=self.spec.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        except Exception as error:  # e.g. the region went dark after the invoke: as Lambda's
+            # event source mapping does, keep polling; the batch reappears after its visibility
+            # timeout and the function sees it again (its handlers are idempotent).
+            log.warning(
+                "deleting a handled batch from %s failed (%s): it will be redelivered", self.spec.queue_url, error
             )
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:

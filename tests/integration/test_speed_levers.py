@@ -92,13 +92,16 @@ def test_the_embedded_aws_puts_requests_through_the_gate_unless_the_lever_is_off
 # -- saga-nice and api-warm ----------------------------------------------------------------------
 
 
-def test_a_lowered_function_runs_its_workers_at_the_lower_priority() -> None:
+def test_warmed_workers_start_as_many_as_asked_and_a_lowered_function_runs_at_the_lower_priority() -> None:
     runtime = LambdaRuntime({"PATH": os.environ.get("PATH", "")}, default_concurrency=1)
     handler = "tests.integration.runtime_handlers.report_niceness"
-    runtime.deploy(FunctionSpec("intake", ARN + "intake", handler, timeout_seconds=60))
-    runtime.deploy(FunctionSpec("saga-step", ARN + "saga-step", handler, timeout_seconds=60))
+    for name in ("intake", "saga-step"):
+        runtime.deploy(FunctionSpec(name, ARN + name, handler, timeout_seconds=60))
+    runtime.allow_workers("intake", 2)
+    runtime.lower_priority("saga-step", SAGA_NICENESS)
     try:
-        runtime.lower_priority("saga-step", SAGA_NICENESS)
+        runtime.warm(1, more={ARN + "intake": 5})  # intake's limit is 2
+        assert [len(runtime.functions[name]._idle) for name in ("intake", "saga-step")] == [2, 1]
         assert runtime.invoke("saga-step", {}) == os.nice(0) + SAGA_NICENESS
         assert runtime.invoke("intake", {}) == os.nice(0)
     finally:
@@ -124,16 +127,3 @@ def test_the_request_path_is_warmed_to_its_whole_concurrency_unless_api_warm_is_
     request_path = {ARN + "authorizer", ARN + "intake"}
     assert provisioned_request_path(request_path, 6, levers_off({})) == {ARN + "authorizer": 6, ARN + "intake": 6}
     assert provisioned_request_path(request_path, 6, levers_off({"SANDBOX_LEVERS_OFF": "api-warm"})) == {}
-
-
-def test_warm_starts_the_counts_it_is_given_within_each_functions_limit() -> None:
-    runtime = LambdaRuntime({"PATH": os.environ.get("PATH", "")}, default_concurrency=2)
-    handler = "tests.integration.runtime_handlers.report_niceness"
-    for name in ("intake", "saga-step"):
-        runtime.deploy(FunctionSpec(name, ARN + name, handler, timeout_seconds=60))
-    runtime.allow_workers("intake", 3)
-    try:
-        runtime.warm(1, more={ARN + "intake": 5})  # intake's limit is 3
-        assert [len(runtime.functions[name]._idle) for name in ("intake", "saga-step")] == [3, 1]
-    finally:
-        runtime.stop()

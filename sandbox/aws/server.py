@@ -196,6 +196,8 @@ class PriorityGate:
         self._condition = threading.Condition()
         self._in_flight = 0
         self.priority_requests = 0
+        self.priority_seconds = 0.0
+        """Time priority requests spent inside (the request path's share of an intake's time)."""
         self.held = 0
         """Other requests that found a priority request in flight and waited."""
         self.held_seconds = 0.0
@@ -203,6 +205,7 @@ class PriorityGate:
 
     @contextmanager
     def passage(self, priority: bool) -> Iterator[None]:
+        entered = time.monotonic()
         with self._condition:
             if priority:
                 self._in_flight += 1
@@ -220,6 +223,7 @@ class PriorityGate:
             if priority:
                 with self._condition:
                     self._in_flight -= 1
+                    self.priority_seconds += time.monotonic() - entered
                     if not self._in_flight:
                         self._condition.notify_all()
 
@@ -227,6 +231,7 @@ class PriorityGate:
         with self._condition:
             return {
                 "priorityRequests": self.priority_requests,
+                "prioritySeconds": round(self.priority_seconds, 3),
                 "held": self.held,
                 "heldSeconds": round(self.held_seconds, 3),
                 "waiting": self.waiting,

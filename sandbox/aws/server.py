@@ -67,10 +67,26 @@ LEVERS = (
     "api-gate",
     "saga-nice",
     "api-warm",
+    "gate-linger",
+    "switch-interval",
 )
 """The sandbox's speed levers (README, "Sandbox speed"): all but ``saga-nice`` and ``api-warm``
 are this process's (those two are the runtime's, ``sandbox/up.py``). ``SANDBOX_LEVERS_OFF`` (a comma list) turns
 some off, so a benchmark can measure each against the others in one sitting."""
+
+
+GATE_LINGER_SECONDS = 0.05
+"""How long the gate stays shut after the API's last request left (lever ``gate-linger``)."""
+
+SWITCH_INTERVAL_SECONDS = 0.001
+"""The interpreter's thread switch interval here (lever ``switch-interval``; CPython's is 5 ms)."""
+
+
+def switch_interval(off: frozenset[str]) -> float:
+    """Lever ``switch-interval``: a thread woken by I/O (a request's socket) waits for the
+    interpreter lock up to a switch interval behind each thread that is computing, and a 202's
+    requests wake several times each behind tens of saga threads: switch more often."""
+    return sys.getswitchinterval() if "switch-interval" in off else SWITCH_INTERVAL_SECONDS
 
 
 def levers_off(environ: Any = os.environ) -> frozenset[str]:
@@ -183,25 +199,38 @@ def regional(app: Any, runtimes: Runtimes, gate: PriorityGate | None = None) -> 
 
 
 class PriorityGate:
-    """Lever ``api-gate``: while a priority request (the API's functions') is in flight, every
-    other request, and the interpreter's own calls, wait at the door, up to ``max_wait`` seconds
-    each, so the process's interpreter lock goes to the request path.
+    """Lever ``api-gate``: while a priority request (the API's functions') is in flight, and for
+    ``linger`` seconds after the last one left (lever ``gate-linger``: an intake's next call is a
+    few milliseconds behind its last), every other request, and the interpreter's own calls,
+    wait at the door, up to ``max_wait`` seconds each, so the process's interpreter lock goes to
+    the request path.
 
     The sandbox's stand-in for a region where the 202 path does not share a CPU with the sagas.
     The bound keeps a saga's request from waiting out its function's timeout under a long spike;
     requests already inside run on."""
 
-    def __init__(self, max_wait: float = 0.5) -> None:
+    def __init__(self, max_wait: float = 0.5, linger: float = 0.0) -> None:
         self.max_wait = max_wait
+        self.linger = linger
         self._condition = threading.Condition()
         self._in_flight = 0
+        self._open_at = 0.0
+        """When the linger after the last priority request ends (monotonic)."""
         self.priority_requests = 0
         self.priority_seconds = 0.0
         """Time priority requests spent inside (the request path's share of an intake's time)."""
         self.held = 0
-        """Other requests that found a priority request in flight and waited."""
+        """Other requests that found a priority request in flight (or lingering) and waited."""
         self.held_seconds = 0.0
         self.waiting = 0
+
+    def _closed_for(self, now: float) -> float | None:
+        """None when the gate is open at ``now``; else how long to wait before looking again."""
+        if self._in_flight:
+            return self.max_wait
+        if now < self._open_at:
+            return self._open_at - now
+        return None
 
     @contextmanager
     def passage(self, priority: bool) -> Iterator[None]:
@@ -210,21 +239,24 @@ class PriorityGate:
             if priority:
                 self._in_flight += 1
                 self.priority_requests += 1
-            elif self._in_flight:
+            elif self._closed_for(entered) is not None:
                 self.held += 1
                 self.waiting += 1
-                started = time.monotonic()
-                self._condition.wait_for(lambda: not self._in_flight, timeout=self.max_wait)
+                deadline = entered + self.max_wait
+                while (now := time.monotonic()) < deadline and (closed := self._closed_for(now)) is not None:
+                    self._condition.wait(min(closed, deadline - now))
                 self.waiting -= 1
-                self.held_seconds += time.monotonic() - started
+                self.held_seconds += time.monotonic() - entered
         try:
             yield
         finally:
             if priority:
                 with self._condition:
                     self._in_flight -= 1
-                    self.priority_seconds += time.monotonic() - entered
+                    left = time.monotonic()
+                    self.priority_seconds += left - entered
                     if not self._in_flight:
+                        self._open_at = left + self.linger
                         self._condition.notify_all()
 
     def figures(self) -> dict[str, Any]:
@@ -256,7 +288,8 @@ def application(
 ) -> tuple[Any, PriorityGate | None]:
     """moto's server application with the sandbox's controls, behind the gate unless lever
     ``api-gate`` is off (or nothing has priority); returns it and the gate."""
-    gate = None if "api-gate" in off or not priority_keys else PriorityGate()
+    linger = 0.0 if "gate-linger" in off else GATE_LINGER_SECONDS
+    gate = None if "api-gate" in off or not priority_keys else PriorityGate(linger=linger)
     app = regional(DomainDispatcherApplication(create_backend_app), runtimes, gate)
     return (app if gate is None else gated(app, gate, priority_keys)), gate
 
@@ -315,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     logging.basicConfig(level=logging.WARNING)
+    sys.setswitchinterval(switch_interval(off))
     if "quiet-log" not in off:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # an access-log line per request costs CPU
     priority = frozenset() if "api-priority" in off else frozenset(args.priority_access_key)

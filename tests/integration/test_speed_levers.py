@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from typing import Any
@@ -11,7 +12,16 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from sandbox.aws.server import LEVERS, PriorityGate, Runtimes, application, levers_off
+from sandbox.aws.server import (
+    GATE_LINGER_SECONDS,
+    LEVERS,
+    SWITCH_INTERVAL_SECONDS,
+    PriorityGate,
+    Runtimes,
+    application,
+    levers_off,
+    switch_interval,
+)
 from sandbox.runtime.functions import FunctionSpec, LambdaRuntime
 from sandbox.up import SAGA_NICENESS, behind_the_request_path, provisioned_request_path
 
@@ -38,7 +48,7 @@ def until(condition: Any, what: str) -> None:
 def test_levers_off_reads_the_comma_list_and_names_an_unknown_lever() -> None:
     assert levers_off({}) == frozenset()
     assert levers_off({"SANDBOX_LEVERS_OFF": "api-gate,saga-nice"}) == {"api-gate", "saga-nice"}
-    assert {"api-gate", "saga-nice", "api-warm"} <= set(LEVERS)
+    assert {"api-gate", "saga-nice", "api-warm", "gate-linger", "switch-interval"} <= set(LEVERS)
     with pytest.raises(ValueError, match="no-such-lever"):
         levers_off({"SANDBOX_LEVERS_OFF": "no-such-lever"})
 
@@ -73,22 +83,40 @@ def test_a_request_waits_at_most_max_wait_and_none_waits_when_no_priority_reques
     assert gate.figures()["held"] == 1
 
 
+def test_the_gate_stays_shut_for_its_linger_after_the_last_priority_request_left() -> None:
+    gate = PriorityGate(max_wait=0, linger=600)
+    with gate.passage(priority=True):
+        pass
+    with gate.passage(priority=False):  # bounded by max_wait 0: it goes in, having been held
+        pass
+    assert gate.figures()["held"] == 1
+
+
 def test_the_embedded_aws_puts_requests_through_the_gate_unless_the_lever_is_off() -> None:
     # GIVEN the embedded AWS's application with the levers on
     app, gate = application(Runtimes("http://127.0.0.1:9"), levers_off({}), frozenset({API_KEY}))
-    assert gate is not None
+    assert gate is not None and gate.linger == GATE_LINGER_SECONDS
     client = Client(app)
     # WHEN the API's functions and a saga send requests
     for key in (API_KEY, "sandbox", API_KEY):
         client.post("/", data="Action=ListQueues", headers=signed(key))
     # THEN the gate counted the priority ones, and serves its figures
     figures = client.post("/_sandbox/gate").json
-    assert figures is not None and figures["priorityRequests"] == 2 and figures["held"] == 0
+    assert figures is not None and figures["priorityRequests"] == 2
     # AND with the lever off there is no gate
     _, off = application(
         Runtimes("http://127.0.0.1:9"), levers_off({"SANDBOX_LEVERS_OFF": "api-gate"}), frozenset({API_KEY})
     )
     assert off is None
+    _, no_linger = application(
+        Runtimes("http://127.0.0.1:9"), levers_off({"SANDBOX_LEVERS_OFF": "gate-linger"}), frozenset({API_KEY})
+    )
+    assert no_linger is not None and no_linger.linger == 0
+
+
+def test_the_embedded_aws_switches_threads_more_often_unless_the_lever_is_off() -> None:
+    assert switch_interval(levers_off({})) == SWITCH_INTERVAL_SECONDS < sys.getswitchinterval()
+    assert switch_interval(levers_off({"SANDBOX_LEVERS_OFF": "switch-interval"})) == sys.getswitchinterval()
 
 
 # -- saga-nice and api-warm ----------------------------------------------------------------------

@@ -37,13 +37,17 @@ def run_demo(
     progress: bool = True,
     after: Callable[[dict[str, Any]], None] = lambda _: None,
     port_offset: int = 0,
+    provisioned: bool = True,
 ) -> tuple[dict[str, Any], LaunchDayRun]:
     """Start the sandbox, play the scenario, audit it; returns the summary and the run.
     ``after`` sees the summary while the sandbox still runs (``--keep`` waits there);
-    ``port_offset`` moves every port the sandbox opens (0: the standard ones)."""
+    ``port_offset`` moves every port the sandbox opens (0: the standard ones); ``provisioned``
+    starts all of the request path's workers before the spike (lever ``api-warm``)."""
     plan = make_plan(knobs)
     settings = offset_settings(
-        SandboxSettings(time_scale=knobs.time_scale, seed=False, warm_workers=2), port_offset, "demo"
+        SandboxSettings(time_scale=knobs.time_scale, seed=False, warm_workers=2, provision_request_path=provisioned),
+        port_offset,
+        "demo",
     )
     with Sandbox(settings).start() as sandbox:
         outputs = sandbox.outputs

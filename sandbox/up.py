@@ -95,6 +95,9 @@ class SandboxSettings:
     them: in AWS these scale out with requests, so intake must not queue behind two workers."""
     warm_workers: int = 0
     """Workers started per function before serving (0: each starts on its first call)."""
+    provision_request_path: bool = False
+    """When warming, start all ``api_concurrency`` workers of the request path's functions
+    (lever ``api-warm``: provisioned concurrency for a launch day), not ``warm_workers``."""
     replication_lag_ms: int = 500
     """Global tables (a stack with replicas): each write reaches the other regions this late."""
 
@@ -286,9 +289,8 @@ class Sandbox:
             self.runtime.lower_priority(name, SAGA_NICENESS)
         if settings.warm_workers:
             log.info("starting %d worker(s) per function", settings.warm_workers)
-            self.runtime.warm(
-                settings.warm_workers, more=provisioned_request_path(request_path, settings.api_concurrency, off)
-            )
+            provisioned = settings.api_concurrency if settings.provision_request_path else settings.warm_workers
+            self.runtime.warm(settings.warm_workers, more=provisioned_request_path(request_path, provisioned, off))
         for mapping in self.provisioned.mappings:
             poller = QueuePoller(mapping, self.aws("sqs"), self.runtime, self.region).start()
             self._on_stop(poller.stop)

@@ -340,7 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime-url", required=True)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument(
-        "--priority-access-key", action="append", default=[], help="DynamoDB requests signed with it go first"
+        "--priority-access-key",
+        action="append",
+        default=[],
+        help="requests signed with it go first (the DynamoDB lock, and the gate: GET /_sandbox/gate)",
     )
     args = parser.parse_args(argv)
     try:

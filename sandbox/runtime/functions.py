@@ -152,9 +152,12 @@ class _Worker:
         self.process.join(timeout=5)
         self.connection.close()
 
-    def stop(self) -> None:
+    def ask_to_stop(self) -> None:
         with suppress(BrokenPipeError, OSError):  # already gone
             self.connection.send(None)
+
+    def stop(self) -> None:
+        self.ask_to_stop()
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.kill()
@@ -268,6 +271,8 @@ class FunctionPool:
     def stop(self) -> None:
         with self._condition:
             idle, self._idle = self._idle, []
+        for worker in idle:  # all at once: each exits in its own time (slowly, at a lower priority)
+            worker.ask_to_stop()
         for worker in idle:
             worker.stop()
 
@@ -342,8 +347,12 @@ class LambdaRuntime:
         return function
 
     def stop(self) -> None:
-        for function in set(self.functions.values()):
-            function.stop()
+        """Stop every function's idle workers, all told at once, then each waited for."""
+        threads = [threading.Thread(target=function.stop) for function in set(self.functions.values())]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 class RuntimeServer:

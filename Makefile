@@ -59,7 +59,7 @@ demo: $(STAMP)
 # workers, the driver) sampled by py-spy, raw stacks in build/ (speedscope opens them), a summary.
 profile: $(STAMP)
 	mkdir -p build
-	$(BIN)/py-spy record --subprocesses --rate 10 --format raw -o build/profile-demo.txt -- $(BIN)/python -m demo $(DEMO_ARGS)
+	$(BIN)/py-spy record --subprocesses --nonblocking --rate 10 --format raw -o build/profile-demo.txt -- $(BIN)/python -m demo $(DEMO_ARGS)
 	$(BIN)/python -m bench.profile_summary build/profile-demo.txt | tee build/profile-demo-summary.txt
 
 # The sandbox until Ctrl-C; `make token CUSTOMER=cust-1` prints a token from the running one.

@@ -1,7 +1,7 @@
 """Sandbox throughput: sagas completed per second and intake latency over real HTTP, next to
 the floor, the bare moto calls one order needs made directly, as ratios. ``make bench``.
 
-Needs the sandbox's ports free (stop any ``python -m sandbox up`` first).
+Needs the sandbox's ports free (stop any ``python -m sandbox up`` first), or ``--port-offset N``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from demo.__main__ import offset_settings
 from sandbox.aws.server import LEVERS
 from sandbox.seed import EXAMPLE_ORDER
 from sandbox.up import Sandbox, SandboxSettings
@@ -162,12 +163,17 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help=f"comma list of speed levers to turn off, to measure them: {', '.join((*LEVERS, 'api-scale'))}",
     )
+    parser.add_argument(
+        "--port-offset", type=int, default=0, help="move every port the sandbox opens by this much (default: 0)"
+    )
     args = parser.parse_args(argv)
     off = set(filter(None, args.levers_off.split(",")))
     if off - {*LEVERS, "api-scale"}:
         parser.error(f"unknown lever(s): {sorted(off - {*LEVERS, 'api-scale'})}")
     os.environ["SANDBOX_LEVERS_OFF"] = ",".join(sorted(off & set(LEVERS)))  # read by the embedded AWS
-    settings = SandboxSettings(time_scale=0.05, api_concurrency=2 if "api-scale" in off else 6)
+    settings = offset_settings(
+        SandboxSettings(time_scale=0.05, api_concurrency=2 if "api-scale" in off else 6), args.port_offset, "bench"
+    )
     with Sandbox(settings).start() as sandbox:
         sagas_per_second, latencies = through_the_sandbox(sandbox)
         floor_per_second, floor_intake_ms = the_floor(sandbox)

@@ -2,6 +2,7 @@
 that proves no customer was charged for what did not ship. Exit 1 when an invariant fails.
 
     python -m demo [--orders 200] [--spike 50] [--outage 10] [--seed 7] [--time-scale 0.05] [--json]
+                   [--port-offset N]
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from demo.audit import audit
+from demo.drill import drill_root
 from demo.driver import Driver, LaunchDayRun, Sample
 from demo.html_report import as_html
 from demo.report import as_text, summary
@@ -29,12 +32,23 @@ REPORT = ROOT / "build" / "demo-report.html"
 
 
 def run_demo(
-    knobs: Knobs, *, progress: bool = True, after: Callable[[dict[str, Any]], None] = lambda _: None
+    knobs: Knobs,
+    *,
+    progress: bool = True,
+    after: Callable[[dict[str, Any]], None] = lambda _: None,
+    port_offset: int = 0,
+    provisioned: bool = True,
 ) -> tuple[dict[str, Any], LaunchDayRun]:
     """Start the sandbox, play the scenario, audit it; returns the summary and the run.
-    ``after`` sees the summary while the sandbox still runs (``--keep`` waits there)."""
+    ``after`` sees the summary while the sandbox still runs (``--keep`` waits there);
+    ``port_offset`` moves every port the sandbox opens (0: the standard ones); ``provisioned``
+    starts all of the request path's workers before the spike (lever ``api-warm``)."""
     plan = make_plan(knobs)
-    settings = SandboxSettings(time_scale=knobs.time_scale, seed=False, warm_workers=2)
+    settings = offset_settings(
+        SandboxSettings(time_scale=knobs.time_scale, seed=False, warm_workers=2, provision_request_path=provisioned),
+        port_offset,
+        "demo",
+    )
     with Sandbox(settings).start() as sandbox:
         outputs = sandbox.outputs
         seed(
@@ -53,6 +67,21 @@ def run_demo(
         REPORT.write_text(as_html(report, run, plan))
         after(report)
     return report, run
+
+
+def offset_settings(settings: SandboxSettings, offset: int, name: str) -> SandboxSettings:
+    """``settings`` with every port moved by ``offset`` (a copy of the stack: the project's is
+    untouched), so a run never meets another sandbox on this machine."""
+    if offset == 0:
+        return settings
+    stack = f"{name}{offset}"
+    return replace(
+        settings,
+        stack=stack,
+        root=drill_root(offset, stack),
+        aws_port=settings.aws_port + offset,
+        api_port=settings.api_port + offset,
+    )
 
 
 def _print_progress(sample: Sample) -> None:
@@ -80,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the sandbox running after the audit (answer parked orders), until Ctrl-C",
     )
+    parser.add_argument(
+        "--port-offset", type=int, default=0, help="move every port the sandbox opens by this much (default: 0)"
+    )
     args = parser.parse_args(argv)
     if args.orders < 10 or args.spike < 1 or args.outage < 0 or args.time_scale <= 0:
         parser.error("--orders >= 10, --spike >= 1, --outage >= 0, --time-scale > 0")
@@ -96,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 threading.Event().wait()
 
     try:
-        report, _ = run_demo(knobs, progress=not args.json, after=show)
+        report, _ = run_demo(knobs, progress=not args.json, after=show, port_offset=args.port_offset)
     except SandboxError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2

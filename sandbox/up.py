@@ -32,12 +32,12 @@ from policies.check import as_text, evaluate, mandatory
 from sandbox.apigateway import ApiServer, RestApi
 from sandbox.aws.provision import Provisioned, Provisioner
 from sandbox.aws.scheduler import Scheduler
-from sandbox.aws.server import READY
+from sandbox.aws.server import READY, levers_off
 from sandbox.connection import connection_file, write_connection
 from sandbox.outside.issuer import IdentityProvider
 from sandbox.outside.partners import Courier, PaymentGateway
 from sandbox.outside.vault import Vault
-from sandbox.runtime.functions import LambdaRuntime, RuntimeServer
+from sandbox.runtime.functions import FunctionSpec, LambdaRuntime, RuntimeServer
 from sandbox.runtime.pollers import QueuePoller
 from sandbox.seed import seed
 from synth.graph import Graph
@@ -47,6 +47,25 @@ log = logging.getLogger("sandbox")
 
 API_ACCESS_KEY = "sandbox-api"
 """The key the API's functions sign with: the embedded AWS serves their DynamoDB requests first."""
+
+SAGA_NICENESS = 10
+"""``os.nice`` of the workers of every function not behind the API (the saga steps, the starter,
+the sweeper), lever ``saga-nice``: the request path's processes get the CPUs first."""
+
+
+def behind_the_request_path(functions: list[FunctionSpec], request_path: set[str], off: frozenset[str]) -> list[str]:
+    """Lever ``saga-nice``: the functions whose workers run at ``SAGA_NICENESS`` (every one the
+    API does not invoke), none when the lever is off."""
+    if "saga-nice" in off:
+        return []
+    return [spec.name for spec in functions if spec.arn not in request_path and spec.name not in request_path]
+
+
+def provisioned_request_path(request_path: set[str], api_concurrency: int, off: frozenset[str]) -> dict[str, int]:
+    """Lever ``api-warm``: when the sandbox warms its functions, the request path's start all
+    ``api_concurrency`` workers (provisioned concurrency for launch day), not the default count,
+    so a spike meets no cold start. Empty when the lever is off."""
+    return {} if "api-warm" in off else dict.fromkeys(request_path, api_concurrency)
 
 
 class SandboxError(Exception):
@@ -76,6 +95,9 @@ class SandboxSettings:
     them: in AWS these scale out with requests, so intake must not queue behind two workers."""
     warm_workers: int = 0
     """Workers started per function before serving (0: each starts on its first call)."""
+    provision_request_path: bool = False
+    """When warming, start all ``api_concurrency`` workers of the request path's functions
+    (lever ``api-warm``: provisioned concurrency for a launch day), not ``warm_workers``."""
     replication_lag_ms: int = 500
     """Global tables (a stack with replicas): each write reaches the other regions this late."""
 
@@ -258,12 +280,17 @@ class Sandbox:
         for spec in self.provisioned.functions:
             self.runtime.deploy(spec)
         rest_api = RestApi(self.graph, self.runtime, self.region)
-        for function in rest_api.functions():  # the request path: scaled out, and first in line
+        request_path = rest_api.functions()
+        for function in request_path:  # the request path: scaled out, and first in line
             self.runtime.allow_workers(function, settings.api_concurrency)
             self.runtime.set_environment(function, {"AWS_ACCESS_KEY_ID": API_ACCESS_KEY})
+        off = levers_off()
+        for name in behind_the_request_path(self.provisioned.functions, request_path, off):
+            self.runtime.lower_priority(name, SAGA_NICENESS)
         if settings.warm_workers:
             log.info("starting %d worker(s) per function", settings.warm_workers)
-            self.runtime.warm(settings.warm_workers)
+            provisioned = settings.api_concurrency if settings.provision_request_path else settings.warm_workers
+            self.runtime.warm(settings.warm_workers, more=provisioned_request_path(request_path, provisioned, off))
         for mapping in self.provisioned.mappings:
             poller = QueuePoller(mapping, self.aws("sqs"), self.runtime, self.region).start()
             self._on_stop(poller.stop)

@@ -26,9 +26,12 @@ import re
 import signal
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -54,10 +57,49 @@ from sandbox.runtime.errors import FunctionError
 
 READY = "aws ready"
 
-LEVERS = ("parse-cache", "item-snapshots", "backend-lookup", "in-process", "quiet-log", "api-priority")
-"""The speed levers this process pulls (README, "Sandbox speed"). ``SANDBOX_LEVERS_OFF`` (a comma
-list) turns some off, so a benchmark can measure each against the others in one sitting."""
+LEVERS = (
+    "parse-cache",
+    "item-snapshots",
+    "backend-lookup",
+    "in-process",
+    "quiet-log",
+    "api-priority",
+    "api-gate",
+    "saga-nice",
+    "api-warm",
+    "gate-linger",
+    "switch-interval",
+)
+"""The sandbox's speed levers (README, "Sandbox speed"): all but ``saga-nice`` and ``api-warm``
+are this process's (those two are the runtime's, ``sandbox/up.py``). ``SANDBOX_LEVERS_OFF`` (a comma list) turns
+some off, so a benchmark can measure each against the others in one sitting."""
 
+
+GATE_LINGER_SECONDS = 0.05
+"""How long the gate stays shut after the API's last request left (lever ``gate-linger``)."""
+
+SWITCH_INTERVAL_SECONDS = 0.001
+"""The interpreter's thread switch interval here (lever ``switch-interval``; CPython's is 5 ms)."""
+
+
+def switch_interval(off: frozenset[str]) -> float:
+    """Lever ``switch-interval``: a thread woken by I/O (a request's socket) waits for the
+    interpreter lock up to a switch interval behind each thread that is computing, and a 202's
+    requests wake several times each behind tens of saga threads: switch more often."""
+    return sys.getswitchinterval() if "switch-interval" in off else SWITCH_INTERVAL_SECONDS
+
+
+def levers_off(environ: Any = os.environ) -> frozenset[str]:
+    """The levers ``SANDBOX_LEVERS_OFF`` turns off; ValueError names an unknown one."""
+    off = frozenset(filter(None, environ.get("SANDBOX_LEVERS_OFF", "").split(",")))
+    if off - set(LEVERS):
+        raise ValueError(
+            f"SANDBOX_LEVERS_OFF: unknown lever(s) {sorted(off - set(LEVERS))}; known: {', '.join(LEVERS)}"
+        )
+    return off
+
+
+ACCESS_KEY = re.compile(r"Credential=([^/]+)/")
 
 IN_PROCESS = "X-Sandbox-In-Process"
 """Marks the interpreter's own calls (dispatched in process): held, not refused, in a dark region."""
@@ -108,7 +150,7 @@ def _invoke(runtime_url: str, function: str, payload: Any) -> Any:
     return answer["result"]
 
 
-def regional(app: Any, runtimes: Runtimes) -> Any:
+def regional(app: Any, runtimes: Runtimes, gate: PriorityGate | None = None) -> Any:
     """The moto application behind the two-region controls: ``/_sandbox/...`` administers
     runtimes, replication and outages; every other request into a dark region is refused (503),
     or held when it is the interpreter's own."""
@@ -128,6 +170,8 @@ def regional(app: Any, runtimes: Runtimes) -> Any:
                 "applied": replication.applied,
                 "discarded": replication.discarded,
             }
+        elif path == "/_sandbox/gate":
+            answer = gate.figures() if gate is not None else {}
         elif (match := re.fullmatch(r"/_sandbox/regions/([a-z0-9-]+)/(dark|lit)", path)) is not None:
             if match[2] == "dark":
                 lights.go_dark(match[1])
@@ -152,6 +196,102 @@ def regional(app: Any, runtimes: Runtimes) -> Any:
         return app(environ, start_response)
 
     return application
+
+
+class PriorityGate:
+    """Lever ``api-gate``: while a priority request (the API's functions') is in flight, and for
+    ``linger`` seconds after the last one left (lever ``gate-linger``: an intake's next call is a
+    few milliseconds behind its last), every other request, and the interpreter's own calls,
+    wait at the door, up to ``max_wait`` seconds each, so the process's interpreter lock goes to
+    the request path.
+
+    The sandbox's stand-in for a region where the 202 path does not share a CPU with the sagas.
+    The bound keeps a saga's request from waiting out its function's timeout under a long spike;
+    requests already inside run on."""
+
+    def __init__(self, max_wait: float = 0.5, linger: float = 0.0) -> None:
+        self.max_wait = max_wait
+        self.linger = linger
+        self._condition = threading.Condition()
+        self._in_flight = 0
+        self._open_at = 0.0
+        """When the linger after the last priority request ends (monotonic)."""
+        self.priority_requests = 0
+        self.priority_seconds = 0.0
+        """Time priority requests spent inside (the request path's share of an intake's time)."""
+        self.held = 0
+        """Other requests that found a priority request in flight (or lingering) and waited."""
+        self.held_seconds = 0.0
+        self.waiting = 0
+
+    def _closed_for(self, now: float) -> float | None:
+        """None when the gate is open at ``now``; else how long to wait before looking again."""
+        if self._in_flight:
+            return self.max_wait
+        if now < self._open_at:
+            return self._open_at - now
+        return None
+
+    @contextmanager
+    def passage(self, priority: bool) -> Iterator[None]:
+        entered = time.monotonic()
+        with self._condition:
+            if priority:
+                self._in_flight += 1
+                self.priority_requests += 1
+            elif self._closed_for(entered) is not None:
+                self.held += 1
+                self.waiting += 1
+                deadline = entered + self.max_wait
+                while (now := time.monotonic()) < deadline and (closed := self._closed_for(now)) is not None:
+                    self._condition.wait(min(closed, deadline - now))
+                self.waiting -= 1
+                self.held_seconds += time.monotonic() - entered
+        try:
+            yield
+        finally:
+            if priority:
+                with self._condition:
+                    self._in_flight -= 1
+                    left = time.monotonic()
+                    self.priority_seconds += left - entered
+                    if not self._in_flight:
+                        self._open_at = left + self.linger
+                        self._condition.notify_all()
+
+    def figures(self) -> dict[str, Any]:
+        with self._condition:
+            return {
+                "priorityRequests": self.priority_requests,
+                "prioritySeconds": round(self.priority_seconds, 3),
+                "held": self.held,
+                "heldSeconds": round(self.held_seconds, 3),
+                "waiting": self.waiting,
+            }
+
+
+def gated(app: Any, gate: PriorityGate, priority_keys: frozenset[str]) -> Any:
+    """``app`` behind ``gate``: requests signed with one of ``priority_keys`` go first."""
+
+    def application(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").startswith("/_sandbox/"):
+            return app(environ, start_response)  # the controls never wait
+        match = ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+        with gate.passage(match is not None and match[1] in priority_keys):
+            return app(environ, start_response)
+
+    return application
+
+
+def application(
+    runtimes: Runtimes, off: frozenset[str], priority_keys: frozenset[str]
+) -> tuple[Any, PriorityGate | None]:
+    """moto's server application with the sandbox's controls, behind the gate unless lever
+    ``api-gate`` is off (or nothing has priority); returns it and the gate."""
+    linger = 0.0 if "gate-linger" in off else GATE_LINGER_SECONDS
+    gate = None if "api-gate" in off or not priority_keys else PriorityGate(linger=linger)
+    app = regional(DomainDispatcherApplication(create_backend_app), runtimes, gate)
+    return (app if gate is None else gated(app, gate, priority_keys)), gate
 
 
 class _Body:
@@ -200,13 +340,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime-url", required=True)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument(
-        "--priority-access-key", action="append", default=[], help="DynamoDB requests signed with it go first"
+        "--priority-access-key",
+        action="append",
+        default=[],
+        help="requests signed with it go first (the DynamoDB lock, and the gate: GET /_sandbox/gate)",
     )
     args = parser.parse_args(argv)
-    off = set(filter(None, os.environ.get("SANDBOX_LEVERS_OFF", "").split(",")))
-    if off - set(LEVERS):
-        parser.error(f"SANDBOX_LEVERS_OFF: unknown lever(s) {sorted(off - set(LEVERS))}; known: {', '.join(LEVERS)}")
+    try:
+        off = levers_off()
+    except ValueError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.WARNING)
+    sys.setswitchinterval(switch_interval(off))
     if "quiet-log" not in off:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # an access-log line per request costs CPU
     priority = frozenset() if "api-priority" in off else frozenset(args.priority_access_key)
@@ -217,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         cache_backend_lookup()
     os.environ["MOTO_PORT"] = str(args.port)  # the interpreter's endpoint, for request signing and routing
     runtimes = Runtimes(args.runtime_url)
-    app = regional(DomainDispatcherApplication(create_backend_app), runtimes)
+    app, _ = application(runtimes, off, frozenset(args.priority_access_key))
     route_lambda_invokes(boto3._get_default_session(), forward_to(runtimes))
     reuse_interpreter_clients(customize=None if "in-process" in off else dispatch_in_process(app))
     stopping = threading.Event()

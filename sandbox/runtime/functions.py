@@ -90,7 +90,9 @@ class _Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def _worker(connection: Connection, spec: FunctionSpec, environment: dict[str, str], log_path: str | None) -> None:
+def _worker(
+    connection: Connection, spec: FunctionSpec, environment: dict[str, str], log_path: str | None, niceness: int = 0
+) -> None:
     """A worker process: import the handler once, then answer invocations until told to stop."""
     if log_path:  # the function's logs, as CloudWatch would hold them
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -106,6 +108,8 @@ def _worker(connection: Connection, spec: FunctionSpec, environment: dict[str, s
     except Exception as error:  # an init error fails every invocation, as in Lambda
         connection.send(("init-error", type(error).__name__, str(error)))
         return
+    if niceness:  # after the init: a lower CPU priority for the invocations (``FunctionPool.niceness``)
+        os.nice(niceness)
     connection.send(("ready", None, None))
     while True:
         message = connection.recv()
@@ -124,11 +128,13 @@ def _worker(connection: Connection, spec: FunctionSpec, environment: dict[str, s
 
 
 class _Worker:
-    def __init__(self, spec: FunctionSpec, environment: dict[str, str], log_path: str | None) -> None:
+    def __init__(
+        self, spec: FunctionSpec, environment: dict[str, str], log_path: str | None, niceness: int = 0
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self.connection, child = context.Pipe()
         self.process = context.Process(
-            target=_worker, args=(child, spec, environment, log_path), daemon=True, name=spec.name
+            target=_worker, args=(child, spec, environment, log_path, niceness), daemon=True, name=spec.name
         )
         self.process.start()
         child.close()
@@ -146,9 +152,12 @@ class _Worker:
         self.process.join(timeout=5)
         self.connection.close()
 
-    def stop(self) -> None:
+    def ask_to_stop(self) -> None:
         with suppress(BrokenPipeError, OSError):  # already gone
             self.connection.send(None)
+
+    def stop(self) -> None:
+        self.ask_to_stop()
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.kill()
@@ -181,6 +190,8 @@ class FunctionPool:
         self._condition = threading.Condition()
         self.faults = InvocationFaults()
         self._faults_lock = threading.Lock()
+        self.niceness = 0
+        """Added to the nice value of the workers started from now on (``LambdaRuntime.lower_priority``)."""
 
     def invoke(self, payload: Any) -> Any:
         order_id = payload.get("orderId") if isinstance(payload, dict) else None
@@ -232,7 +243,7 @@ class FunctionPool:
             if self._idle:
                 return self._idle.pop()
         try:
-            return _Worker(self.spec, self.environment, self.log_path)  # a cold start, outside the lock
+            return _Worker(self.spec, self.environment, self.log_path, self.niceness)  # a cold start, outside the lock
         except BaseException:
             with self._condition:
                 self._busy -= 1
@@ -250,7 +261,9 @@ class FunctionPool:
 
     def warm(self, count: int) -> None:
         """Start up to ``count`` idle workers now, as provisioned concurrency would."""
-        workers = [_Worker(self.spec, self.environment, self.log_path) for _ in range(min(count, self.limit))]
+        workers = [
+            _Worker(self.spec, self.environment, self.log_path, self.niceness) for _ in range(min(count, self.limit))
+        ]
         with self._condition:
             self._idle.extend(workers)
             self._condition.notify_all()
@@ -258,6 +271,8 @@ class FunctionPool:
     def stop(self) -> None:
         with self._condition:
             idle, self._idle = self._idle, []
+        for worker in idle:  # all at once: each exits in its own time (slowly, at a lower priority)
+            worker.ask_to_stop()
         for worker in idle:
             worker.stop()
 
@@ -278,10 +293,25 @@ class LambdaRuntime:
         self.functions[spec.name] = function
         self.functions[spec.arn] = function
 
-    def warm(self, workers: int) -> None:
-        """Start ``workers`` idle workers for every function, all at once (cold starts take
-        seconds on two cores; a demo should not measure them)."""
-        threads = [threading.Thread(target=f.warm, args=(workers,)) for f in set(self.functions.values())]
+    def warm(self, workers: int, *, more: dict[str, int] | None = None, at_once: int | None = None) -> None:
+        """Start ``workers`` idle workers for every function (``more``: a count of its own for
+        some, by name or ARN), ``at_once`` initializing at a time (default: one per CPU). Cold
+        starts take seconds on two cores, and a demo should not measure them; all at once, each
+        would take as long as all of them and could run past its init bound on a loaded machine."""
+        counts = {function: workers for function in set(self.functions.values())}
+        for name, count in (more or {}).items():
+            counts[self._function(name)] = count
+        slots = threading.BoundedSemaphore(at_once or os.cpu_count() or 2)
+
+        def start(function: FunctionPool) -> None:
+            with slots:
+                function.warm(1)
+
+        threads = [
+            threading.Thread(target=start, args=(function,))
+            for function, count in counts.items()
+            for _ in range(min(count, function.limit))
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -302,6 +332,10 @@ class LambdaRuntime:
         if function.spec.reserved_concurrency is None:
             function.limit = max(function.limit, workers)
 
+    def lower_priority(self, name_or_arn: str, niceness: int) -> None:
+        """Run a function's workers started from now on at a lower CPU priority (``os.nice``)."""
+        self._function(name_or_arn).niceness = niceness
+
     def set_environment(self, name_or_arn: str, variables: dict[str, str]) -> None:
         """Add to a function's environment, for the workers it starts from now on."""
         self._function(name_or_arn).environment.update(variables)
@@ -313,8 +347,12 @@ class LambdaRuntime:
         return function
 
     def stop(self) -> None:
-        for function in set(self.functions.values()):
-            function.stop()
+        """Stop every function's idle workers, all told at once, then each waited for."""
+        threads = [threading.Thread(target=function.stop) for function in set(self.functions.values())]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 class RuntimeServer:

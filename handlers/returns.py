@@ -5,8 +5,10 @@
 A return is of a whole CONFIRMED order; its item in the returns table is keyed by that
 order's id. ``handlers.toolkit.Effect`` makes each call idempotent and fenced: the gateway
 gets the step's key, the restock is written once, and a rejected return records nothing more.
-The refund is the saga's point of no return (nothing undoes money given back), so the
-restock after it can only be retried, never refused.
+The refund has no undo (nothing takes money back), so it comes after the step that can be
+undone. What the compiler does not know yet is that it is a point of no return: a restock
+that fails after its retries, or a refund whose outcome is unknown (a timeout), still runs
+RejectReturn, which is wrong after money went back: README, "Compose a saga", known limits.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import boto3
 from handlers.config import setting
 from handlers.contract import PAYMENT_GATEWAY
 from handlers.errors import InventoryUnavailable, PaymentGatewayUnavailable
-from handlers.inventory import stock_key
+from handlers.inventory import reservation_key, stock_key
 from handlers.orders import Order
 from handlers.partners import PartnerClient, partner_from_environment
 from handlers.toolkit import Effect, Forward, TaskResult, Undo, now
@@ -76,16 +78,23 @@ def refund_handler(call: Forward) -> TaskResult:
     return {"refundId": str(response.body["refundId"])}
 
 
+def _shard(inventory: Any, order_id: str, sku: str) -> int:
+    """The shard the order's reservation took the units from (0 if none is found)."""
+    reservation = inventory.get_item(Key={"pk": reservation_key(order_id, sku)}).get("Item")
+    return int(reservation["shard"]) if reservation else 0
+
+
 @RESTOCK.forward
 def restock_handler(call: Forward) -> TaskResult:
     lines = _order(call.order_id).items
     inventory = _table("INVENTORY_TABLE")
+    # Units put back on the shard count as stocked, the baseline ``ops recount`` trusts.
     increments = [
         {
             "Update": {
                 "TableName": inventory.name,
-                "Key": {"pk": stock_key(line.sku, 0)},
-                "UpdateExpression": "SET available = available + :q",
+                "Key": {"pk": stock_key(line.sku, _shard(inventory, call.order_id, line.sku))},
+                "UpdateExpression": "SET available = available + :q, stocked = stocked + :q",
                 "ExpressionAttributeValues": {":q": line.quantity},
             }
         }

@@ -36,7 +36,7 @@ STARTER_MAX_CONCURRENCY = 10
 @dataclass(frozen=True)
 class StartEvent:
     """The event that starts a saga: its ``source`` and ``detail-type``; its detail holds
-    ``orderId`` (the execution's name, so one item never has two sagas)."""
+    ``orderId`` (the execution's name, so one item never has two sagas) and ``customerId``."""
 
     source: str
     detail_type: str
@@ -47,7 +47,7 @@ class StartEvent:
         return re.sub(r"(?<!^)(?=[A-Z])", "-", self.detail_type).lower()
 
     def environment(self) -> dict[str, str]:
-        """What the starter checks and the sweeper publishes (``handlers/starter.py``)."""
+        """The starter checks the detail type; the sweeper publishes both (``handlers/sweeper.py``)."""
         return {"START_SOURCE": self.source, "START_DETAIL_TYPE": self.detail_type}
 
 
@@ -194,7 +194,9 @@ class SagaStarterArgs:
     alarm_topic_arn: pulumi.Input[str]
     name_prefix: str
     region: str
-    started_by: StartEvent = ORDER_SUBMITTED_EVENT
+    started_by: StartEvent
+    saga_name: str
+    """The ``SagaDefinition``'s name: the starter's service is ``<saga>-saga-starter``."""
     tags: Mapping[str, str] = field(default_factory=dict)
     region_role: str | None = None
     """``primary`` or ``standby``: the starter starts nothing while its region is passive."""
@@ -254,7 +256,7 @@ class SagaStarter(pulumi.ComponentResource):
         )
         environment: dict[str, pulumi.Input[str]] = {
             "STATE_MACHINE_ARN": args.state_machine_arn,
-            "POWERTOOLS_SERVICE_NAME": "order-saga-starter",
+            "POWERTOOLS_SERVICE_NAME": f"{args.saga_name}-saga-starter",
             **args.started_by.environment(),
         }
         control: list[dict[str, Any]] = []

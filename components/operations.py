@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.events import ORDER_SUBMITTED_EVENT, StartEvent
+from components.events import StartEvent
 from components.function import Function, FunctionArgs, FunctionSettings
 from handlers.ownership import CONTROL_KEY, OWNER_ATTRIBUTE
 
@@ -163,8 +163,11 @@ class SweeperArgs:
     alarm_topic_arn: pulumi.Input[str]
     name_prefix: str
     region: str
-    started_by: StartEvent = ORDER_SUBMITTED_EVENT
+    started_by: StartEvent
     """The event the sweeper publishes to start a saga again (the start rule's)."""
+    saga_name: str
+    """The ``SagaDefinition``'s name: the sweeper's service (its metrics' dimension, which its
+    alarm watches) is ``<saga>-saga-sweeper``, so two sagas' sweepers never share an alarm."""
     interval_minutes: int = 5
     min_age_seconds: int = 900
     """PENDING orders younger than this may still be in the start queue: left alone."""
@@ -194,7 +197,7 @@ class Sweeper(pulumi.ComponentResource):
         super().__init__("order-saga:index:Sweeper", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
-        service = "order-saga-sweeper"
+        service = f"{args.saga_name}-saga-sweeper"
         function = Function(
             f"{args.name_prefix}-sweeper",
             FunctionArgs(

@@ -26,9 +26,7 @@ from components.order_saga import ORDER_SAGA
 from components.preflight import check_concurrency_quota
 from components.saga.stand_down import StandDown
 from components.saga_service import SagaRegion, SagaService, SagaServiceArgs, Task
-from components.step import SagaStepComponent
 from components.tables import OrderTables, OrderTablesArgs, TableRefs, standby_tables
-from handlers.contract import PARTNERS
 from handlers.ownership import CONTROL_KEY, OWNER_ATTRIBUTE, RegionStandsDown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +178,6 @@ def build_region(config: RegionConfig) -> dict[str, Any]:
             else {}
         ),
         "alarmTopicArn": alarms.topic_arn,
-        "vaultAwsAuthPrincipals": _vault_principals(saga.steps),
         "operatorsRoleArn": operators.role_arn,
         "powertoolsLayerParameter": powertools_layer_parameter(config),
         **{f"{table}TableName": name for table, name in tables.names.items()},
@@ -205,19 +202,6 @@ def _operators(
         region=config.region,
         tags=config.tags,
     )
-
-
-def _vault_principals(steps: dict[str, SagaStepComponent]) -> dict[str, list[pulumi.Output[str]]]:
-    """By Vault role: the function roles that read that partner's key. Vault's ``aws`` auth role
-    binds these (``bound_iam_principal_arn``) for *both* regions' stacks: union the outputs of
-    the primary and the standby, or the standby's steps cannot reach the partners after a failover."""
-    principals: dict[str, list[pulumi.Output[str]]] = {}
-    for step in steps.values():
-        for task, role_arn in step.role_arns.items():
-            partner = ORDER_TASKS[task].partner
-            if partner:
-                principals.setdefault(PARTNERS[partner].vault_role, []).append(role_arn)
-    return principals
 
 
 def _tables(config: RegionConfig, account_id: pulumi.Output[str]) -> TableRefs:

@@ -236,6 +236,7 @@ class SagaService(pulumi.ComponentResource):
                 name_prefix=region.name_prefix,
                 region=config.region,
                 started_by=args.started_by,
+                saga_name=args.definition.name,
                 tags=region.function.tags,
                 region_role=config.role if guarded else None,
                 orders_table_name=table_name if guarded else None,
@@ -264,6 +265,7 @@ class SagaService(pulumi.ComponentResource):
                 name_prefix=region.name_prefix,
                 region=config.region,
                 started_by=args.started_by,
+                saga_name=args.definition.name,
                 interval_minutes=config.sweeper_interval_minutes,
                 tags=region.function.tags,
                 region_role=config.role if guarded else None,
@@ -285,6 +287,8 @@ class SagaService(pulumi.ComponentResource):
         )
         self.state_machine_arn = saga.state_machine_arn
         self.sweeper_function_name = sweeper.function_name
+        self.started_by = args.started_by
+        self.tasks = args.tasks
         self.register_outputs({"stateMachineArn": saga.state_machine_arn})
 
     def export(self) -> None:
@@ -302,7 +306,23 @@ class SagaService(pulumi.ComponentResource):
             "sweeperFunctionName": self.sweeper_function_name,
             "sagaTableName": self.resources.orders_table_name,
             "eventBusName": self.resources.event_bus_name,
+            # What reconcile publishes to start a saga again (ops/region.py).
+            "startSource": self.started_by.source,
+            "startDetailType": self.started_by.detail_type,
+            "vaultAwsAuthPrincipals": self.vault_principals(),
         }
+
+    def vault_principals(self) -> dict[str, list[pulumi.Output[str]]]:
+        """By Vault role: the function roles that read that partner's key. Vault's ``aws`` auth
+        role binds these (``bound_iam_principal_arn``): union the outputs of every stack whose
+        tasks call the partner (both regions', every saga's), or some cannot reach it."""
+        principals: dict[str, list[pulumi.Output[str]]] = {}
+        for step in self.steps.values():
+            for task, role_arn in step.role_arns.items():
+                partner = self.tasks[task].partner
+                if partner:
+                    principals.setdefault(PARTNERS[partner].vault_role, []).append(role_arn)
+        return principals
 
     @staticmethod
     def _task_args(task: str, args: SagaServiceArgs) -> TaskArgs:

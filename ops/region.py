@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 
+from handlers.contract import ORDER_SUBMITTED, ORDER_SUBMITTED_SOURCE
 from handlers.ownership import ROLES, RegionControl
 from handlers.reconcile import Reconciler
 from handlers.recount import Recount
@@ -83,6 +84,11 @@ class Region:
             state_machine_arn=self.state_machine_arn,
             event_bus=str(self.outputs["eventBusName"]),
             start_dead_letter_queue_url=str(self.outputs["sagaStartDeadLetterQueueUrl"]),
+            # SagaService's stacks name their start event; older stacks are the order saga's.
+            start_event=(
+                str(self.outputs.get("startSource", ORDER_SUBMITTED_SOURCE)),
+                str(self.outputs.get("startDetailType", ORDER_SUBMITTED)),
+            ),
         )
 
     def recount(self) -> Recount:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from handlers.inventory import stock_key
+from handlers.toolkit import WorkItems, now
 from sandbox.seed import EXAMPLE_ORDER
 from sandbox.up import Sandbox, SandboxSettings
 from synth.program import ROOT
@@ -49,8 +50,8 @@ def request_return(sandbox: Sandbox, order: dict[str, Any]) -> dict[str, Any]:
     bus; returns the item once its saga settled it."""
     outputs = sandbox.also_outputs["returns_saga"]
     returns = table(sandbox, outputs["sagaTableName"])
-    item = {"orderId": order["orderId"], "customerId": order["customerId"], "status": "PENDING", "steps": {}}
-    returns.put_item(Item=item)
+    item = {"orderId": order["orderId"], "customerId": order["customerId"], "status": "PENDING", "createdAt": now()}
+    assert WorkItems(returns).create(item)  # createdAt: the sweeper restarts a PENDING one left behind
     event = {
         "EventBusName": outputs["eventBusName"],
         "Source": "returns-desk",

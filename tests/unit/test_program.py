@@ -508,3 +508,16 @@ def test_the_returns_stack_outputs_what_the_ops_console_reads(graphs: dict[str, 
     outputs = graphs["returns"].outputs
     assert {*REQUIRED_OUTPUTS, SAGA_TABLE_OUTPUTS[0]} <= set(outputs)
     assert outputs["sagaTableName"] == "order-saga-sandbox-returns"
+
+
+def test_the_returns_stack_names_its_start_event_vault_principals_and_its_own_sweeper_service(
+    graphs: dict[str, Graph],
+) -> None:
+    graph = graphs["returns"]
+    outputs = graph.outputs
+    assert (outputs["startSource"], outputs["startDetailType"]) == ("returns-desk", "ReturnRequested")
+    refund_role = function_named(graph, "RefundReturn").inputs["role"]
+    assert outputs["vaultAwsAuthPrincipals"] == {"order-saga-payment": [refund_role]}
+    alarms = [a for a in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.inputs.get("dimensions")]
+    services = {a.inputs["dimensions"].get("service") for a in alarms} - {None}
+    assert services == {"returns-saga-sweeper"}  # never the order saga's sweeper's metrics

@@ -34,13 +34,12 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from demo.audit import INVARIANTS, Evidence, check, scan
-from demo.driver import PARKED, TERMINAL, LaunchDayRun, Sample, SentRequest
+from demo.driver import PARKED, TERMINAL, LaunchDayRun, Sample, SentRequest, send_plan, sleep_until
 from demo.html_report import as_html
 from demo.report import summary
 from demo.scenario import CUSTOMERS, DEMO_CATALOG, POINTS_PER_CUSTOMER, Knobs, Plan, PlannedOrder, make_plan
@@ -131,14 +130,7 @@ class Drill:
         watcher.start()
         operator = threading.Thread(target=self._operate, daemon=True)
         operator.start()
-        with ThreadPoolExecutor(SENDERS) as pool:
-            futures = []
-            for order in self.plan.orders:
-                self._sleep_until(order.at)
-                futures.append(pool.submit(self._send, order))
-                if order.duplicate:
-                    futures.append(pool.submit(self._send, order))
-            wait(futures)
+        send_plan(self.plan, timeline.started, self._send, SENDERS)
         operator.join()
         # Clients holding a 202 from the lost region look their order up where it is active now.
         self._verify_primary_orders()
@@ -165,7 +157,7 @@ class Drill:
     def _operate(self) -> None:
         """The outage at ``kill_at``, then the on-call's runbook against the standby alone."""
         timeline = self.run.timeline
-        self._sleep_until(self.kill_at)
+        sleep_until(self.run.timeline.started, self.kill_at)
         self.primary.go_dark()
         timeline.killed = time.monotonic()
         self.killed.set()
@@ -359,11 +351,6 @@ class Drill:
             if running == 0 or steady >= 10:
                 break
             time.sleep(0.5)
-
-    def _sleep_until(self, at: float) -> None:
-        delay = self.run.timeline.started + at - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
 
     def _log(self, message: str) -> None:
         if not self.quiet:

@@ -62,6 +62,26 @@ class LaunchDayRun:
     faults: list[tuple[str, str, str]] = field(default_factory=list)  # (orderId, task, fault) set
 
 
+def sleep_until(started: float, at: float) -> None:
+    """Sleep until ``at`` seconds after ``started`` (a ``time.monotonic()``)."""
+    delay = started + at - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def send_plan(plan: Plan, started: float, send: Callable[[PlannedOrder], object], senders: int = SENDERS) -> None:
+    """Send each planned order at its time after ``started``, a double-click twice at once,
+    from ``senders`` clients; returns when every answer is in."""
+    with ThreadPoolExecutor(senders) as pool:
+        futures = []
+        for order in plan.orders:
+            sleep_until(started, order.at)
+            futures.append(pool.submit(send, order))
+            if order.duplicate:
+                futures.append(pool.submit(send, order))
+        wait(futures)
+
+
 class Driver:
     def __init__(self, sandbox: Sandbox, plan: Plan, knobs: Knobs, progress: Callable[[Sample], None]) -> None:
         self.sandbox, self.plan, self.knobs, self.progress = sandbox, plan, knobs, progress
@@ -78,25 +98,13 @@ class Driver:
         watcher.start()
         outage = threading.Thread(target=self._courier_outage, daemon=True)
         outage.start()
-        with ThreadPoolExecutor(SENDERS) as pool:
-            futures = []
-            for order in self.plan.orders:
-                self._sleep_until(order.at)
-                futures.append(pool.submit(self._send, order))
-                if order.duplicate:
-                    futures.append(pool.submit(self._send, order))
-            wait(futures)
+        send_plan(self.plan, self.started, self._send)
         outage.join()
         self.run.drained = self._drain(drain_seconds)
         stop_watching.set()
         watcher.join()
         self.run.duration_s = time.monotonic() - self.started
         return self.run
-
-    def _sleep_until(self, at: float) -> None:
-        delay = self.started + at - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
 
     def _token(self, customer: str) -> str:
         with self.lock:
@@ -145,10 +153,10 @@ class Driver:
 
     def _courier_outage(self) -> None:
         faults = self.sandbox.courier.faults
-        self._sleep_until(self.plan.outage_start)
+        sleep_until(self.started, self.plan.outage_start)
         # Half the calls fail with 503, half of the rest answer after the client gave up (5 s).
         faults.late_seconds, faults.fail_rate, faults.late_rate = 6.0, 0.5, 0.5
-        self._sleep_until(self.plan.outage_end)
+        sleep_until(self.started, self.plan.outage_end)
         faults.fail_rate, faults.late_rate = 0.0, 0.0
 
     def statuses(self) -> dict[str, int]:

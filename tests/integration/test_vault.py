@@ -3,12 +3,11 @@ IAM login as far as it can go without AWS (OpenBao ships no ``aws`` auth plugin)
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import hvac
 import pytest
@@ -23,6 +22,7 @@ from handlers.vault import (
     iam_login,
     store_from_environment,
 )
+from sandbox.http import LoopbackServer, Reply, Request, json_reply
 from sandbox.outside.vault import Vault
 from tests.integration.conftest import COURIER_SECRET, GATEWAY_SECRET
 
@@ -87,30 +87,18 @@ def test_openbao_has_no_aws_auth_method(vault: Vault) -> None:
         vault.admin.sys.enable_auth_method("aws", path="aws-probe")
 
 
-class _LoginRecorder(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        self.received.append({"path": self.path, **body})
-        answer = json.dumps({"auth": {"client_token": "s.recorded", "lease_duration": 900}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def login_recorder() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _LoginRecorder)
-    _LoginRecorder.received = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _LoginRecorder.received
-    server.shutdown()
+    """A Vault that records each login's body and grants a token."""
+    received: list[dict[str, Any]] = []
+
+    def respond(request: Request) -> Reply:
+        received.append({"path": request.path, **json.loads(request.body)})
+        return json_reply(200, {"auth": {"client_token": "s.recorded", "lease_duration": 900}})
+
+    server = LoopbackServer(respond, name="vault-login-recorder").start()
+    yield server.url, received
+    server.stop()
 
 
 def test_iam_login_sends_a_signed_get_caller_identity_for_the_role(
@@ -135,44 +123,30 @@ def test_iam_login_sends_a_signed_get_caller_identity_for_the_role(
     assert (lease, client.token) == (900, "s.recorded")
 
 
-class _Answers(BaseHTTPRequestHandler):
+@dataclass
+class StubVault:
     """Answers every request with ``status`` (and Vault's error body); a 307 points at ``target``."""
 
-    status: ClassVar[int] = 200
-    target: ClassVar[str] = ""
+    url: str = ""
+    status: int = 200
+    target: str = ""
 
-    def do_GET(self) -> None:
-        self._answer()
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        self._answer()
-
-    def _answer(self) -> None:
-        answer = json.dumps({"errors": [f"stub says {self.status}"]}).encode()
-        self.send_response(self.status)
-        if self.status == 307:
-            self.send_header("Location", self.target + self.path)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def respond(self, request: Request) -> Reply:
+        location = {"Location": self.target + request.path} if self.status == 307 else {}
+        return json_reply(self.status, {"errors": [f"stub says {self.status}"]}, location)
 
 
 @pytest.fixture
-def stub_vault() -> Iterator[tuple[str, type[_Answers]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Answers
-    server.shutdown()
+def stub_vault() -> Iterator[tuple[str, StubVault]]:
+    stub = StubVault()
+    server = LoopbackServer(stub.respond, name="vault-stub").start()
+    yield server.url, stub
+    server.stop()
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
 def test_a_vault_that_is_sealed_overloaded_or_failing_is_transient(
-    stub_vault: tuple[str, type[_Answers]], status: int
+    stub_vault: tuple[str, StubVault], status: int
 ) -> None:
     url, answers = stub_vault
     answers.status = status
@@ -182,7 +156,7 @@ def test_a_vault_that_is_sealed_overloaded_or_failing_is_transient(
 
 
 @pytest.mark.parametrize("status", [400, 403, 404])
-def test_a_refusal_no_retry_fixes_is_not_transient(stub_vault: tuple[str, type[_Answers]], status: int) -> None:
+def test_a_refusal_no_retry_fixes_is_not_transient(stub_vault: tuple[str, StubVault], status: int) -> None:
     url, answers = stub_vault
     answers.status = status
     store = SecretStore(VaultClient(url), lambda client: 600)
@@ -192,7 +166,7 @@ def test_a_refusal_no_retry_fixes_is_not_transient(stub_vault: tuple[str, type[_
 
 
 def test_a_standby_nodes_redirect_to_the_active_node_is_followed(
-    stub_vault: tuple[str, type[_Answers]], vault: Vault, gateway_only: tuple[str, Path]
+    stub_vault: tuple[str, StubVault], vault: Vault, gateway_only: tuple[str, Path]
 ) -> None:
     # GIVEN a Vault node that redirects every request to the active node (the real OpenBao)
     url, answers = stub_vault

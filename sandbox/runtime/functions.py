@@ -1,12 +1,13 @@
 """A local Lambda runtime: each function runs in worker processes of its own.
 
-A worker imports the function's handler from its deployed handler string, with exactly the
-function's environment plus what Lambda itself sets (region, credentials, function name) and
-the sandbox's AWS endpoint. An invocation that runs past the function's timeout kills its
-worker and fails as Lambda's does (``Sandbox.Timedout``); reserved concurrency caps the
-workers, and an invocation beyond it is refused (``Lambda.TooManyRequestsException``), as
-Lambda refuses a synchronous invoke. Unreserved functions share the machine: at most
-``default_concurrency`` workers each, and callers wait for one.
+A worker (``sandbox.runtime.worker``, a fresh interpreter) imports the function's handler from
+its deployed handler string, with exactly the function's environment plus what Lambda itself
+sets (region, credentials, function name) and the sandbox's AWS endpoint. An invocation that
+runs past the function's timeout kills its worker and fails as Lambda's does
+(``Sandbox.Timedout``); reserved concurrency caps the workers, and an invocation beyond it is
+refused (``Lambda.TooManyRequestsException``), as Lambda refuses a synchronous invoke.
+Unreserved functions share the machine: at most ``default_concurrency`` workers each, and
+callers wait for one.
 
 Faults per function (``Function.faults``) make the races of a loaded Lambda happen on purpose:
 an invocation that runs late (after the state that called it timed out, so after its
@@ -16,17 +17,15 @@ work and before the answer (``Runtime.ExitError``, as an out-of-memory kill woul
 
 from __future__ import annotations
 
-import importlib
 import json
-import multiprocessing
 import os
+import socket
+import subprocess
 import sys
 import threading
 import time
-import traceback
 import urllib.parse
-import uuid
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -73,83 +72,43 @@ class InvocationFaults:
         return False
 
 
-class _Context:
-    """The Lambda context object, as much of it as handlers read."""
-
-    def __init__(self, spec: FunctionSpec, deadline: float) -> None:
-        self.function_name = spec.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = spec.arn
-        self.memory_limit_in_mb = spec.memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{spec.name}"
-        self.log_stream_name = "sandbox"
-        self._deadline = deadline
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def _worker(
-    connection: Connection, spec: FunctionSpec, environment: dict[str, str], log_path: str | None, niceness: int = 0
-) -> None:
-    """A worker process: import the handler once, then answer invocations until told to stop."""
-    if log_path:  # the function's logs, as CloudWatch would hold them
-        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-    os.environ.clear()
-    os.environ.update(environment)
-    os.chdir(ROOT)  # the function's files (its deployment) are relative to the project
-    sys.path.insert(0, ROOT)
-    module_name, _, function_name = spec.handler.rpartition(".")
-    try:
-        handler = getattr(importlib.import_module(module_name), function_name)
-    except Exception as error:  # an init error fails every invocation, as in Lambda
-        connection.send(("init-error", type(error).__name__, str(error)))
-        return
-    if niceness:  # after the init: a lower CPU priority for the invocations (``FunctionPool.niceness``)
-        os.nice(niceness)
-    connection.send(("ready", None, None))
-    while True:
-        message = connection.recv()
-        if message is None:
-            return
-        invocation = json.loads(message)
-        answer: tuple[str, str, str | None]
-        try:
-            result = handler(invocation["payload"], _Context(spec, time.monotonic() + spec.timeout_seconds))
-            answer = ("ok", json.dumps(result), None)
-        except Exception as error:
-            answer = ("error", type(error).__name__, str(error) or traceback.format_exc(limit=1))
-        if invocation["crashAfter"]:
-            os._exit(137)  # killed after the work, before the answer: the caller never learns
-        connection.send(answer)
-
-
 class _Worker:
+    """A worker process (``sandbox.runtime.worker``) and the connection to it."""
+
     def __init__(
         self, spec: FunctionSpec, environment: dict[str, str], log_path: str | None, niceness: int = 0
     ) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.connection, child = context.Pipe()
-        self.process = context.Process(
-            target=_worker, args=(child, spec, environment, log_path, niceness), daemon=True, name=spec.name
-        )
-        self.process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        with ExitStack() as closing:
+            log = closing.enter_context(open(log_path, "ab")) if log_path else None  # as CloudWatch would hold them
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sandbox.runtime.worker", str(theirs.fileno())],
+                cwd=ROOT,  # the function's files (its deployment) are relative to the project
+                env=environment,
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT if log else None,
+            )
+            theirs.close()
+        self.connection = Connection(ours.detach())
+        self.connection.send((_setup(spec), environment, niceness))
         # Lambda's init phase: the import, bounded separately from the invocation's timeout.
         if not self.connection.poll(30):
             self.kill()
             raise FunctionError("Runtime.InitTimeout", f"{spec.name} did not initialize within 30 s")
-        status, error_type, message = self.connection.recv()
+        try:
+            status, error_type, message = self.connection.recv()
+        except EOFError:
+            status, error_type, message = "exited", "Runtime.ExitError", f"exit code {self.process.wait()}"
         if status != "ready":
             self.kill()
             raise FunctionError("Runtime.ImportModuleError", f"{error_type}: {message}")
 
     def kill(self) -> None:
         self.process.kill()
-        self.process.join(timeout=5)
+        with suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
         self.connection.close()
 
     def ask_to_stop(self) -> None:
@@ -158,9 +117,16 @@ class _Worker:
 
     def stop(self) -> None:
         self.ask_to_stop()
-        self.process.join(timeout=5)
-        if self.process.is_alive():
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             self.kill()
+
+
+def _setup(spec: FunctionSpec) -> dict[str, Any]:
+    """What the worker needs of the spec (plain data: it does not import this module)."""
+    fields = ("name", "arn", "handler", "memory_mb", "timeout_seconds")
+    return {name: getattr(spec, name) for name in fields}
 
 
 class FunctionPool:

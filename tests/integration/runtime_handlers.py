@@ -10,3 +10,10 @@ from typing import Any
 def report_niceness(event: Any, context: Any) -> int:
     """The nice value the worker runs at."""
     return os.nice(0)
+
+
+def report_modules(event: Any, context: Any) -> dict[str, Any]:
+    """The top-level packages the worker has imported, and its environment."""
+    import sys
+
+    return {"packages": sorted({name.split(".")[0] for name in sys.modules}), "environment": dict(os.environ)}

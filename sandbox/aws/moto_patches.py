@@ -36,6 +36,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonpath_ng
+import jsonpath_ng.ext
 import moto
 from botocore.client import BaseClient
 from moto import backends
@@ -44,6 +46,8 @@ from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.events.utils import EventTemplateParser
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -54,7 +58,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
 MOTO_VERSION = "5.2.5"
 
@@ -70,6 +74,9 @@ PATCHED: dict[str, Any] = {
     "retrier_decl": retrier_decl,
     "execute_state": execute_state,
     "BaseResponse.call_action": BaseResponse.call_action,
+    "json_path": json_path,
+    "result_path": result_path,
+    "EventTemplateParser.parse": EventTemplateParser.parse,
 }
 """The moto functions and modules the patches replace, wrap or rely on, as imported (unpatched)."""
 
@@ -85,6 +92,9 @@ SOURCE_DIGESTS = {
     "retrier_decl": "70bd3a0664d8eefe",
     "execute_state": "6cc52e59c727d41e",
     "BaseResponse.call_action": "26076963fd17fd1a",
+    "json_path": "33a9527fc839442d",
+    "result_path": "33b4fae320351419",
+    "EventTemplateParser.parse": "40a5a46a321811bb",
 }
 
 
@@ -441,10 +451,13 @@ def come_back(region: str) -> int:
 
 _original_parse = AmazonStateLanguageParser.parse
 _parse_trees: dict[str, Any] = {}
+_programs: dict[str, tuple[Any, Any]] = {}
+"""Definition -> its program, never run, and its parse tree."""
 
 
 def _parse_with_cached_tree(definition: str) -> tuple[Any, Any]:
-    """ANTLR parses each definition once; every execution still gets fresh components.
+    """ANTLR parses each definition once; every execution still gets fresh components, built
+    from the cached tree by moto's ``Preprocessor``.
 
     Safe because the parse tree is only read (the preprocessor builds new components from it)
     and a definition string always yields the same tree; syntax errors still raise on the first
@@ -457,9 +470,39 @@ def _parse_with_cached_tree(definition: str) -> tuple[Any, Any]:
     return Preprocessor().visit(tree), tree
 
 
-def cache_asl_parse_trees() -> None:
+def _copy_of_cached_program(definition: str) -> tuple[Any, Any]:
+    """Each definition is parsed and built once; every execution gets a deep copy of its
+    components (a third of the cost of the preprocessor, which builds them from the tree).
+
+    A copy, not the program itself: components keep some state of the execution that runs
+    them (a lazily drawn heap key, a Map's run record), so two executions must not share them.
+    The cached program itself never runs; syntax errors raise on the first parse, not cached."""
+    if definition not in _programs:
+        _programs[definition] = _original_parse(definition)
+    program, tree = _programs[definition]
+    return copy.deepcopy(program), tree
+
+
+def cache_asl_parse_trees(*, programs: bool = True) -> None:
+    """Lever ``parse-cache``, and with ``programs`` lever ``program-copy``."""
     check_version()
-    AmazonStateLanguageParser.parse = staticmethod(_parse_with_cached_tree)  # type: ignore[method-assign]
+    parse = _copy_of_cached_program if programs else _parse_with_cached_tree
+    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def cache_jsonpath_parses() -> None:
+    """Lever ``jsonpath-cache``: the interpreter parses a JSONPath (``$.order.orderId``) with
+    jsonpath-ng on every evaluation, and EventBridge every input path of a target's input
+    transformer on every event; jsonpath-ng builds a new PLY parser for each parse. Each path
+    string is parsed once.
+
+    Safe because a parsed path is only read: ``find`` and ``update_or_create`` build new
+    results or change the data they are given, never the expression (jsonpath-ng 1.8)."""
+    check_version()
+    parse_ext = functools.lru_cache(maxsize=4096)(jsonpath_ng.ext.parse)  # type: ignore[attr-defined]
+    json_path.parse = parse_ext  # type: ignore[attr-defined]
+    jsonpath_ng.ext.parse = parse_ext  # type: ignore[attr-defined]  # EventTemplateParser.parse imports it per call
+    result_path.parse = functools.lru_cache(maxsize=4096)(jsonpath_ng.parse)  # type: ignore[attr-defined]
 
 
 # The modules of the task types our sagas use, each holding its own reference.

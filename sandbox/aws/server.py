@@ -45,6 +45,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from sandbox.aws.moto_patches import (
     cache_asl_parse_trees,
     cache_backend_lookup,
+    cache_jsonpath_parses,
     come_back,
     lights,
     replication,
@@ -59,6 +60,8 @@ READY = "aws ready"
 
 LEVERS = (
     "parse-cache",
+    "program-copy",
+    "jsonpath-cache",
     "item-snapshots",
     "backend-lookup",
     "in-process",
@@ -357,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     priority = frozenset() if "api-priority" in off else frozenset(args.priority_access_key)
     serialize_dynamodb_requests(priority, item_snapshots="item-snapshots" not in off)
     if "parse-cache" not in off:
-        cache_asl_parse_trees()
+        cache_asl_parse_trees(programs="program-copy" not in off)
+    if "jsonpath-cache" not in off:
+        cache_jsonpath_parses()
     if "backend-lookup" not in off:
         cache_backend_lookup()
     os.environ["MOTO_PORT"] = str(args.port)  # the interpreter's endpoint, for request signing and routing

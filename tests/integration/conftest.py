@@ -17,7 +17,12 @@ from handlers.partners import PartnerClient
 from handlers.payment import Payments
 from handlers.shipping import Shipping
 from handlers.vault import SecretStore, VaultClient, approle_login
-from sandbox.aws.moto_patches import cache_asl_parse_trees, serialize_dynamodb_requests, time_scale
+from sandbox.aws.moto_patches import (
+    cache_asl_parse_trees,
+    cache_jsonpath_parses,
+    serialize_dynamodb_requests,
+    time_scale,
+)
 from sandbox.aws.scripted_saga import Rig, ScriptedFunctions, new_order_id
 from sandbox.aws.stepfunctions import route_lambda_invokes
 from sandbox.outside.partners import Partners
@@ -36,6 +41,7 @@ COURIER_SECRET = COURIER.vault_path
 def aws() -> Iterator[None]:
     serialize_dynamodb_requests()  # the sandbox's patches, so every test here runs with them on
     cache_asl_parse_trees()
+    cache_jsonpath_parses()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 

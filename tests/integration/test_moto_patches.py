@@ -103,6 +103,30 @@ def test_the_parse_cache_gives_each_execution_fresh_components(aws: None) -> Non
     assert type(first) is type(second)
 
 
+def test_the_program_cache_gives_each_execution_its_own_copy_of_one_build(aws: None) -> None:
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+    first, tree = moto_patches._copy_of_cached_program(definition)
+    second, cached_tree = moto_patches._copy_of_cached_program(definition)
+    cached, _ = moto_patches._programs[definition]
+    assert cached_tree is tree  # parsed once
+    assert len({id(first), id(second), id(cached)}) == 3  # the build that is cached never runs
+    # what an execution leaves in its components stays in its copy
+    assert first.states.states["Done"].heap_key != second.states.states["Done"].heap_key
+    assert cached.states.states["Done"]._EvalComponent__heap_key is None
+
+
+def test_the_jsonpath_cache_parses_each_path_once_for_the_interpreter_and_eventbridge(aws: None) -> None:
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    interpreter, eventbridge, results = json_path.parse, jsonpath_ng.ext.parse, result_path.parse  # type: ignore[attr-defined]
+    assert interpreter("$.order.orderId") is interpreter("$.order.orderId")
+    assert eventbridge("$.detail") is interpreter("$.detail")  # EventTemplateParser imports it per call
+    assert results("$.result") is results("$.result")
+    assert json_path.extract_json("$.order.orderId", {"order": {"orderId": "o-1"}}) == "o-1"
+
+
 def _waiters(lock: moto_patches.PriorityLock) -> int:
     return len(lock._condition._waiters)  # type: ignore[attr-defined]
 

@@ -49,7 +49,11 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.events.utils import EventTemplateParser
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.state_parallel import StateParallel
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_dynamodb,
@@ -451,8 +455,11 @@ def come_back(region: str) -> int:
 
 _original_parse = AmazonStateLanguageParser.parse
 _parse_trees: dict[str, Any] = {}
-_programs: dict[str, tuple[Any, Any]] = {}
-"""Definition -> its program, never run, and its parse tree."""
+_programs: dict[str, tuple[Any, Any, bool]] = {}
+"""Definition -> its program, its parse tree, and whether each execution gets a copy."""
+_programs_lock = threading.Lock()
+_shared_components: set[int] = set()
+"""The ids of the shared programs' components (cached for good, so the ids stay theirs)."""
 
 
 def _parse_with_cached_tree(definition: str) -> tuple[Any, Any]:
@@ -470,23 +477,66 @@ def _parse_with_cached_tree(definition: str) -> tuple[Any, Any]:
     return Preprocessor().visit(tree), tree
 
 
-def _copy_of_cached_program(definition: str) -> tuple[Any, Any]:
-    """Each definition is parsed and built once; every execution gets a deep copy of its
-    components (a third of the cost of the preprocessor, which builds them from the tree).
+def _shared_program(definition: str) -> tuple[Any, Any]:
+    """Each definition is parsed and built once, and every execution runs the same components.
 
-    A copy, not the program itself: components keep some state of the execution that runs
-    them (a lazily drawn heap key, a Map's run record), so two executions must not share them.
-    The cached program itself never runs; syntax errors raise on the first parse, not cached."""
-    if definition not in _programs:
-        _programs[definition] = _original_parse(definition)
-    program, tree = _programs[definition]
-    return copy.deepcopy(program), tree
+    Safe because a component keeps no state of an execution once its heap key is drawn (the
+    key of its slot in the execution's own heap, drawn lazily: two executions drawing it at
+    once would each lose their slot), so every key is drawn before the program is shared, and
+    the program is then frozen: a write to one of its components raises instead of racing
+    (``_refuse_writes_to_shared``). A Map or Parallel state does keep run state (its run record, its
+    worker pool): a definition with one gets a deep copy per execution. Syntax errors raise on
+    the first parse, which is not cached."""
+    with _programs_lock:  # one build per definition: a frozen program is never dropped
+        if definition not in _programs:
+            program, tree = _original_parse(definition)
+            components = list(_components(program))
+            if any(isinstance(component, (StateMap, StateParallel)) for component in components):
+                _programs[definition] = (program, tree, True)
+            else:
+                for component in components:
+                    if isinstance(component, EvalComponent):
+                        component.heap_key  # noqa: B018  # drawn now, never during an execution
+                _shared_components.update(id(component) for component in components)
+                _programs[definition] = (program, tree, False)
+        program, tree, copied = _programs[definition]
+    return (copy.deepcopy(program) if copied else program), tree
+
+
+def _components(value: Any) -> Iterator[Component]:
+    """Every component reachable from ``value``, each once."""
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Component):
+            yield item
+            stack.extend(vars(item).values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+
+
+def _refuse_writes_to_shared(component: Component, name: str, value: Any) -> None:
+    """``Component.__setattr__`` with lever ``program-cache``: a shared program's components are frozen."""
+    if id(component) in _shared_components:
+        raise AttributeError(
+            f"{type(component).__name__}.{name}: the components of a shared program are frozen "
+            "(sandbox.aws.moto_patches, lever program-cache)"
+        )
+    object.__setattr__(component, name, value)
 
 
 def cache_asl_parse_trees(*, programs: bool = True) -> None:
-    """Lever ``parse-cache``, and with ``programs`` lever ``program-copy``."""
+    """Lever ``parse-cache``, and with ``programs`` lever ``program-cache``."""
     check_version()
-    parse = _copy_of_cached_program if programs else _parse_with_cached_tree
+    if programs:
+        Component.__setattr__ = _refuse_writes_to_shared  # type: ignore[method-assign,assignment]
+    parse = _shared_program if programs else _parse_with_cached_tree
     AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
 
 

@@ -60,7 +60,7 @@ READY = "aws ready"
 
 LEVERS = (
     "parse-cache",
-    "program-copy",
+    "program-cache",
     "jsonpath-cache",
     "item-snapshots",
     "backend-lookup",
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     priority = frozenset() if "api-priority" in off else frozenset(args.priority_access_key)
     serialize_dynamodb_requests(priority, item_snapshots="item-snapshots" not in off)
     if "parse-cache" not in off:
-        cache_asl_parse_trees(programs="program-copy" not in off)
+        cache_asl_parse_trees(programs="program-cache" not in off)
     if "jsonpath-cache" not in off:
         cache_jsonpath_parses()
     if "backend-lookup" not in off:

@@ -103,16 +103,24 @@ def test_the_parse_cache_gives_each_execution_fresh_components(aws: None) -> Non
     assert type(first) is type(second)
 
 
-def test_the_program_cache_gives_each_execution_its_own_copy_of_one_build(aws: None) -> None:
+def test_the_program_cache_builds_each_definition_once_with_every_heap_key_drawn(aws: None) -> None:
     definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
-    first, tree = moto_patches._copy_of_cached_program(definition)
-    second, cached_tree = moto_patches._copy_of_cached_program(definition)
-    cached, _ = moto_patches._programs[definition]
-    assert cached_tree is tree  # parsed once
-    assert len({id(first), id(second), id(cached)}) == 3  # the build that is cached never runs
-    # what an execution leaves in its components stays in its copy
-    assert first.states.states["Done"].heap_key != second.states.states["Done"].heap_key
-    assert cached.states.states["Done"]._EvalComponent__heap_key is None
+    first, tree = moto_patches._shared_program(definition)
+    second, cached_tree = moto_patches._shared_program(definition)
+    assert (first, tree) == (second, cached_tree)  # parsed and built once
+    done = first.states.states["Done"]
+    assert done._EvalComponent__heap_key is not None  # drawn before any execution could race for it
+    with pytest.raises(AttributeError, match="frozen"):
+        done.name = "Other"  # a write to a shared component raises instead of racing
+
+
+def test_a_definition_with_a_map_state_gets_a_copy_per_execution(aws: None) -> None:
+    iterator = {"StartAt": "Each", "States": {"Each": {"Type": "Pass", "End": True}}}
+    definition = json.dumps({"StartAt": "All", "States": {"All": {"Type": "Map", "Iterator": iterator, "End": True}}})
+    first, tree = moto_patches._shared_program(definition)
+    second, cached_tree = moto_patches._shared_program(definition)
+    assert cached_tree is tree and first is not second
+    first.states.states["All"].comment = "a copy is not frozen"
 
 
 def test_the_jsonpath_cache_parses_each_path_once_for_the_interpreter_and_eventbridge(aws: None) -> None:

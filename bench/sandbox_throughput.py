@@ -62,12 +62,14 @@ def through_the_sandbox(sandbox: Sandbox) -> tuple[float, list[float]]:
         results = list(pool.map(submit, range(ORDERS)))
     waiting = {order_id for _, order_id in results}
     deadline = time.monotonic() + 600
-    while waiting:
+    while waiting:  # one request per look: the watching must not load the sandbox it measures
         assert time.monotonic() < deadline, f"{len(waiting)} orders never settled"
-        for order_id in list(waiting):
-            item = orders.get_item(TableName=table, Key={"orderId": {"S": order_id}})["Item"]
+        keys = [{"orderId": {"S": order_id}} for order_id in waiting]
+        request = {"Keys": keys, "ProjectionExpression": "orderId, #s", "ExpressionAttributeNames": {"#s": "status"}}
+        response = orders.batch_get_item(RequestItems={table: request})
+        for item in response["Responses"][table]:
             if item["status"]["S"] in TERMINAL:
-                waiting.discard(order_id)
+                waiting.discard(item["orderId"]["S"])
         time.sleep(0.2)
     return ORDERS / (time.perf_counter() - started), [latency for latency, _ in results]
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 WATCHED = {
     "ASL parse (ANTLR)": "AmazonStateLanguageParser.parse",
+    "ASL components built (Preprocessor)": "Preprocessor.visit",
+    "JSONPath parses (jsonpath-ng)": "jsonpath_ng/ext/parser.py",
     "DynamoDB transactions": "transact_write_items",
     "DynamoDB update expressions": "UpdateExpressionParser",
     "deepcopy": "deepcopy (copy.py",
@@ -26,12 +28,11 @@ WATCHED = {
 
 def _process(frames: list[str]) -> str:
     """Which of the sandbox's processes a stack was sampled in (py-spy nests ``process N:"cmd"``
-    frames, outermost first; spawned workers show their parent's command and ``spawn_main``)."""
+    frames, outermost first)."""
     commands = [frame.split(":", 1)[-1].strip('"') for frame in frames if frame.startswith("process ")]
     command = commands[-1] if commands else ""
-    if any("spawn_main" in frame for frame in frames):
-        return "Lambda workers"
     for marker, name in (
+        ("sandbox.runtime.worker", "Lambda workers"),
         ("sandbox.aws.server", "embedded AWS"),
         ("bao", "OpenBao"),
     ):

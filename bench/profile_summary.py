@@ -16,7 +16,7 @@ from pathlib import Path
 WATCHED = {
     "ASL parse (ANTLR)": "AmazonStateLanguageParser.parse",
     "ASL components built (Preprocessor)": "Preprocessor.visit",
-    "JSONPath parses (jsonpath-ng)": "jsonpath_ng/ext/parser.py",
+    "JSONPath parses (jsonpath-ng)": "parse (jsonpath_ng/",
     "DynamoDB transactions": "transact_write_items",
     "DynamoDB update expressions": "UpdateExpressionParser",
     "deepcopy": "deepcopy (copy.py",

@@ -540,6 +540,10 @@ def cache_asl_parse_trees(*, programs: bool = True) -> None:
     AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
 
 
+_original_jsonpath_ext_parse = jsonpath_ng.ext.parse  # type: ignore[attr-defined]
+_original_jsonpath_parse = jsonpath_ng.parse  # type: ignore[attr-defined]
+
+
 def cache_jsonpath_parses() -> None:
     """Lever ``jsonpath-cache``: the interpreter parses a JSONPath (``$.order.orderId``) with
     jsonpath-ng on every evaluation, and EventBridge every input path of a target's input
@@ -549,10 +553,10 @@ def cache_jsonpath_parses() -> None:
     Safe because a parsed path is only read: ``find`` and ``update_or_create`` build new
     results or change the data they are given, never the expression (jsonpath-ng 1.8)."""
     check_version()
-    parse_ext = functools.lru_cache(maxsize=4096)(jsonpath_ng.ext.parse)  # type: ignore[attr-defined]
+    parse_ext = functools.lru_cache(maxsize=4096)(_original_jsonpath_ext_parse)
     json_path.parse = parse_ext  # type: ignore[attr-defined]
     jsonpath_ng.ext.parse = parse_ext  # type: ignore[attr-defined]  # EventTemplateParser.parse imports it per call
-    result_path.parse = functools.lru_cache(maxsize=4096)(jsonpath_ng.parse)  # type: ignore[attr-defined]
+    result_path.parse = functools.lru_cache(maxsize=4096)(_original_jsonpath_parse)  # type: ignore[attr-defined]
 
 
 # The modules of the task types our sagas use, each holding its own reference.

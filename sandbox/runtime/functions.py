@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from contextlib import ExitStack, suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -79,28 +79,34 @@ class _Worker:
         self, spec: FunctionSpec, environment: dict[str, str], log_path: str | None, niceness: int = 0
     ) -> None:
         ours, theirs = socket.socketpair()
-        with ExitStack() as closing:
-            log = closing.enter_context(open(log_path, "ab")) if log_path else None  # as CloudWatch would hold them
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "sandbox.runtime.worker", str(theirs.fileno())],
-                cwd=ROOT,  # the function's files (its deployment) are relative to the project
-                env=environment,
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT if log else None,
-            )
-            theirs.close()
-        self.connection = Connection(ours.detach())
-        self.connection.send((_setup(spec), environment, niceness))
-        # Lambda's init phase: the import, bounded separately from the invocation's timeout.
-        if not self.connection.poll(30):
-            self.kill()
-            raise FunctionError("Runtime.InitTimeout", f"{spec.name} did not initialize within 30 s")
         try:
+            with open(log_path, "ab") if log_path else nullcontext() as log:  # as CloudWatch would hold them
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "sandbox.runtime.worker", str(theirs.fileno())],
+                    cwd=ROOT,  # the function's files (its deployment) are relative to the project
+                    env=environment,
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT if log else None,
+                    start_new_session=True,  # a Ctrl-C is the runtime's to handle: it stops its workers
+                )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # the worker's end is the worker's alone
+        self.connection = Connection(ours.detach())
+        # Lambda's init phase: the import, bounded separately from the invocation's timeout.
+        try:
+            self.connection.send((_setup(spec), environment, niceness))
+            if not self.connection.poll(30):
+                self.kill()
+                raise FunctionError("Runtime.InitTimeout", f"{spec.name} did not initialize within 30 s")
             status, error_type, message = self.connection.recv()
-        except EOFError:
-            status, error_type, message = "exited", "Runtime.ExitError", f"exit code {self.process.wait()}"
+        except (EOFError, OSError) as error:  # it died before it was ready
+            self.kill()
+            raise FunctionError("Runtime.ExitError", f"{spec.name} exited during its init") from error
         if status != "ready":
             self.kill()
             raise FunctionError("Runtime.ImportModuleError", f"{error_type}: {message}")
@@ -182,12 +188,13 @@ class FunctionPool:
         worker = self._acquire()
         healthy = False
         try:
-            worker.connection.send(json.dumps({"payload": payload, "crashAfter": crash_after}))
-            if not worker.connection.poll(self.spec.timeout_seconds):
-                raise FunctionError("Sandbox.Timedout", f"Task timed out after {self.spec.timeout_seconds:.2f} seconds")
             try:
+                worker.connection.send(json.dumps({"payload": payload, "crashAfter": crash_after}))
+                if not worker.connection.poll(self.spec.timeout_seconds):
+                    timeout = self.spec.timeout_seconds
+                    raise FunctionError("Sandbox.Timedout", f"Task timed out after {timeout:.2f} seconds")
                 status, body, message = worker.connection.recv()
-            except EOFError as error:
+            except (EOFError, OSError) as error:  # it died: before the invocation, or during it
                 raise FunctionError("Runtime.ExitError", f"{self.spec.name} exited during the invocation") from error
             healthy = True
             if status == "error":

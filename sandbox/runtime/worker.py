@@ -2,7 +2,7 @@
 
 A fresh interpreter that imports only this module and the function's handler, as Lambda's
 runtime does. (A ``multiprocessing`` spawn would first re-import the parent's ``__main__``: under
-the demo that is moto and the whole sandbox, seconds of CPU and ~150 MB for every worker.)
+the demo that is moto and the whole sandbox, seconds of CPU and ~200 MB for every worker.)
 
 It speaks over the connection on descriptor FD: first its setup (the function's name, ARN,
 memory, timeout, handler, environment and nice value), then it answers ``("ready"|"init-error",
@@ -72,5 +72,5 @@ def serve(connection: Connection) -> None:
 
 
 if __name__ == "__main__":
-    with suppress(EOFError, BrokenPipeError):  # the runtime is gone: so is the function
+    with suppress(EOFError, OSError):  # the runtime is gone: so is the function
         serve(Connection(int(sys.argv[1])))

@@ -17,3 +17,11 @@ def report_modules(event: Any, context: Any) -> dict[str, Any]:
     import sys
 
     return {"packages": sorted({name.split(".")[0] for name in sys.modules}), "environment": dict(os.environ)}
+
+
+def sleep(event: Any, context: Any) -> str:
+    """Sleeps ``event["seconds"]``, then answers "awake"."""
+    import time
+
+    time.sleep(float(event.get("seconds", 0)))
+    return "awake"

@@ -104,14 +104,20 @@ def test_the_parse_cache_gives_each_execution_fresh_components(aws: None) -> Non
 
 
 def test_the_program_cache_builds_each_definition_once_with_every_heap_key_drawn(aws: None) -> None:
-    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+    from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsDecl
+
+    retry = [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}]
+    task = {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:f", "Retry": retry}
+    definition = json.dumps({"StartAt": "Work", "States": {"Work": {**task, "End": True}}})
     first, tree = moto_patches._shared_program(definition)
     second, cached_tree = moto_patches._shared_program(definition)
-    assert (first, tree) == (second, cached_tree)  # parsed and built once
-    done = first.states.states["Done"]
-    assert done._EvalComponent__heap_key is not None  # drawn before any execution could race for it
+    assert first is second and tree is cached_tree  # parsed and built once
+    # the retrier's attempt count lives in each execution's heap under this key: drawn before
+    # any execution could race another for it
+    [max_attempts] = [c for c in moto_patches._components(first) if isinstance(c, MaxAttemptsDecl)]
+    assert vars(max_attempts)["_EvalComponent__heap_key"] is not None
     with pytest.raises(AttributeError, match="frozen"):
-        done.name = "Other"  # a write to a shared component raises instead of racing
+        first.states.states["Work"].name = "Other"  # a write to a shared component raises instead of racing
 
 
 def test_a_definition_with_a_map_state_gets_a_copy_per_execution(aws: None) -> None:

@@ -8,6 +8,7 @@ parked step) undoes k..1; a settled order's status is never rewritten.
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ClientError
@@ -385,3 +386,19 @@ def test_failed_status_write_halts_the_saga_visibly(rig: Rig, order_saga: Deploy
     assert (status["status"], status.get("error")) == ("FAILED", "SagaHalted")
     assert rig.functions.calls_for(order) == STEPS
     assert rig.order_status(order) == "MISSING"
+
+
+def test_concurrent_executions_of_the_shared_program_each_count_their_own_retries(
+    rig: Rig, order_saga: DeployedSaga
+) -> None:
+    # Executions share one build of the definition (lever program-cache): each retrier's attempt
+    # count lives in its execution's heap, under a key drawn before the program was shared.
+    step = STEPS[1]
+    orders = [new_order_id(f"shared-{n}") for n in range(6)]
+    for order in orders:
+        rig.functions.plan(order, step, *[fails(TRANSIENT[step])] * (RETRIES + 1))
+    with ThreadPoolExecutor(len(orders)) as pool:
+        runs = list(pool.map(order_saga.run, orders))
+    for run in runs:
+        assert run.calls == [STEPS[0], *[step] * (RETRIES + 1)]
+        assert run.order_status == "NEEDS_REVIEW"

@@ -1,5 +1,5 @@
-"""The layout's rules, checked on the source: imports point down, public class names are unique,
-and a Lambda worker of the sandbox does not load moto."""
+"""The layout's rules, checked on the source: imports point down and public class names are
+unique. (That a Lambda worker loads nothing of the sandbox is tests/integration/test_lambda_runtime.py's.)"""
 
 from __future__ import annotations
 

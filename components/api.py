@@ -205,16 +205,7 @@ class OrderApi(pulumi.ComponentResource):
                 request_models=models,
                 opts=child,
             )
-            integration = aws.apigateway.Integration(
-                f"{name}-{label}-integration",
-                rest_api=api.id,
-                resource_id=resource.id,
-                http_method=method.http_method,
-                type="AWS_PROXY",
-                integration_http_method="POST",
-                uri=args.intake_invoke_arn,
-                opts=child,
-            )
+            integration = _proxy_integration(f"{name}-{label}", api, resource, method, args.intake_invoke_arn, child)
             integrations.append(integration)
             deployed += [
                 (method, {"verb": verb, "auth": "CUSTOM", "apiKey": True, "parameters": parameters, "models": models}),
@@ -234,15 +225,8 @@ class OrderApi(pulumi.ComponentResource):
                 api_key_required=False,
                 opts=child,
             )
-            health_integration = aws.apigateway.Integration(
-                f"{name}-get-health-integration",
-                rest_api=api.id,
-                resource_id=health.id,
-                http_method=health_method.http_method,
-                type="AWS_PROXY",
-                integration_http_method="POST",
-                uri=args.health_invoke_arn,
-                opts=child,
+            health_integration = _proxy_integration(
+                f"{name}-get-health", api, health, health_method, args.health_invoke_arn, child
             )
             integrations.append(health_integration)
             deployed += [
@@ -321,3 +305,24 @@ class OrderApi(pulumi.ComponentResource):
         self.rest_api_id = api.id
         self.stage_name = stage.stage_name
         self.register_outputs({"url": stage.invoke_url})
+
+
+def _proxy_integration(
+    name: str,
+    api: aws.apigateway.RestApi,
+    resource: aws.apigateway.Resource,
+    method: aws.apigateway.Method,
+    invoke_arn: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> aws.apigateway.Integration:
+    """A Lambda proxy integration (API Gateway calls the function with POST, whatever the verb)."""
+    return aws.apigateway.Integration(
+        f"{name}-integration",
+        rest_api=api.id,
+        resource_id=resource.id,
+        http_method=method.http_method,
+        type="AWS_PROXY",
+        integration_http_method="POST",
+        uri=invoke_arn,
+        opts=opts,
+    )

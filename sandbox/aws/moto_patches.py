@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import hashlib
 import heapq
 import inspect
@@ -608,18 +609,48 @@ def reuse_interpreter_clients(customize: Callable[[BaseClient], None] | None = N
     return undo
 
 
+class CollectorPauses:
+    """Seconds the garbage collector has stopped this process so far (a ``gc.callbacks`` entry).
+
+    A full collection of a test session's heap (moto's state, cached parse trees) stops every
+    thread for 0.1-0.4 s, measured; against a timeout scaled to 0.3 s that is a spurious
+    ``States.Timeout``. At the scale the world runs at, such a pause would be tens of seconds
+    that no real region spends."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._started
+
+
 class _ScaledEvent(threading.Event):
     factor = 1.0
+    pauses = CollectorPauses()
 
     def wait(self, timeout: float | None = None) -> bool:
-        return super().wait(None if timeout is None else timeout * self.factor)
+        """Wait ``timeout`` x ``factor`` seconds of time the collector did not stop."""
+        if timeout is None:
+            return super().wait()
+        remaining = timeout * self.factor
+        while True:
+            paused_before = self.pauses.total
+            if super().wait(remaining):
+                return True
+            remaining = self.pauses.total - paused_before  # give back what the collector took
+            if remaining <= 0:
+                return False
 
 
 class _ScaledThreading:
     """The ``threading`` module as execute_state sees it, with task timeouts scaled."""
 
-    def __init__(self, factor: float) -> None:
-        self.Event = type("ScaledEvent", (_ScaledEvent,), {"factor": factor})
+    def __init__(self, factor: float, pauses: CollectorPauses) -> None:
+        self.Event = type("ScaledEvent", (_ScaledEvent,), {"factor": factor, "pauses": pauses})
 
     def __getattr__(self, name: str) -> Any:
         return getattr(threading, name)
@@ -644,17 +675,21 @@ class _ScaledClock:
 def time_scale(factor: float, *, timeouts: bool = True) -> Iterator[list[float]]:
     """Run retry waits (and, with ``timeouts``, task timeouts) at ``factor`` x real time.
 
-    Tests scale both, to reach a timeout without waiting for it. The sandbox scales only the
-    waits: a timeout guards real work (a cold start, a slow partner) that runs in real time.
-    Yields the list of retry waits the definition asked for, unscaled, in order.
+    Tests scale both, to reach a timeout without waiting for it; a scaled timeout does not
+    count the time the garbage collector stopped the process (``CollectorPauses``). The
+    sandbox scales only the waits: a timeout guards real work (a cold start, a slow partner)
+    that runs in real time. Yields the list of retry waits the definition asked for, unscaled,
+    in order.
     """
     if factor <= 0:
         raise ValueError("time scale must be > 0")
     check_version()
     requested: list[float] = []
+    pauses = CollectorPauses()
     patches: list[tuple[Any, str, Any]] = [(retrier_decl, "time", _ScaledClock(factor, requested))]
     if timeouts:
-        patches.append((execute_state, "threading", _ScaledThreading(factor)))
+        patches.append((execute_state, "threading", _ScaledThreading(factor, pauses)))
+        gc.callbacks.append(pauses)
     originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, replacement in patches:
         setattr(module, name, replacement)
@@ -663,6 +698,8 @@ def time_scale(factor: float, *, timeouts: bool = True) -> Iterator[list[float]]
     finally:
         for module, name, original in originals:
             setattr(module, name, original)
+        if pauses in gc.callbacks:
+            gc.callbacks.remove(pauses)
 
 
 # -- the server ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ keeping moto's behaviour (the whole integration suite runs with them on, see con
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -139,6 +140,36 @@ def test_the_jsonpath_cache_parses_each_path_once_for_the_interpreter_and_eventb
     assert eventbridge("$.detail") is interpreter("$.detail")  # EventTemplateParser imports it per call
     assert results("$.result") is results("$.result")
     assert json_path.extract_json("$.order.orderId", {"order": {"orderId": "o-1"}}) == "o-1"
+
+
+def test_a_scaled_timeout_does_not_count_the_time_the_collector_stopped_the_process() -> None:
+    # The suite scales a 30 s state timeout to 0.3 s, and a full collection of its heap stops
+    # every thread for up to 0.4 s (measured): that read as a States.Timeout the order never had.
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    heap: list[list[int]] = [[] for _ in range(1_000_000)]  # a heap whose full collection takes a while (~0.1 s)
+    with moto_patches.time_scale(0.01):
+        event_type = vars(execute_state)["threading"].Event  # as time_scale patched it
+        event, waiting, waited = event_type(), threading.Event(), []
+
+        def wait() -> None:
+            started = time.perf_counter()
+            waiting.set()
+            timed_out = not event.wait(100)  # 1 s, scaled
+            waited.append((time.perf_counter() - started, timed_out))
+
+        paused_before = event_type.pauses.total
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        waiting.wait()
+        time.sleep(0.02)
+        gc.collect()  # every thread stops, the waiter's clock does not
+        waiter.join()
+        paused = event_type.pauses.total - paused_before
+    del heap
+    [(seconds, timed_out)] = waited
+    assert timed_out
+    assert seconds >= 1.0 + paused - 0.005, (seconds, paused)
 
 
 def _waiters(lock: moto_patches.PriorityLock) -> int:

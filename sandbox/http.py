@@ -6,6 +6,7 @@ with its length, and keeps quiet (the parts keep their own records: ledgers, log
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -62,7 +63,10 @@ class LoopbackServer:
     ) -> None:
         self._server = ThreadingHTTPServer((host, port), _handler(respond, max_body_bytes))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+        # stop() waits for the serving loop's next poll: 0.5 s by default, a second per test
+        # that starts the two partners.
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.05)
+        self._thread = threading.Thread(target=serve, name=name, daemon=True)
 
     @property
     def url(self) -> str:

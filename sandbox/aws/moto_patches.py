@@ -25,6 +25,12 @@ Upstream, for moto's users (issue text):
     call builds a PLY parser; the parsed paths are immutable, so an ``lru_cache`` on the path
     string removes the cost (~5 % of the server under a saga load).
 
+    Step Functions: ``start_execution`` checks that no execution has the name, then deep-copies
+    the state machine and builds the execution, and only then records it. Two concurrent
+    starts of one name both pass the check, and two executions run under one name and ARN;
+    AWS keeps a name to one execution of a state machine (90 days for a standard workflow).
+    A lock from the check to the record closes the window.
+
     DynamoDB: ``transact_write_items`` deep-copies every table a transaction names to restore it
     on cancellation, so its cost grows with the table, not the transaction, and a rollback
     overwrites concurrent writes to other items. Snapshotting the items the transaction names
@@ -75,6 +81,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 MOTO_VERSION = "5.2.5"
 
@@ -93,6 +100,7 @@ PATCHED: dict[str, Any] = {
     "json_path": json_path,
     "result_path": result_path,
     "EventTemplateParser.parse": EventTemplateParser.parse,
+    "StepFunctionsParserBackend.start_execution": StepFunctionsParserBackend.start_execution,
 }
 """The moto functions and modules the patches replace, wrap or rely on, as imported (unpatched)."""
 
@@ -111,6 +119,7 @@ SOURCE_DIGESTS = {
     "json_path": "33a9527fc839442d",
     "result_path": "33b4fae320351419",
     "EventTemplateParser.parse": "40a5a46a321811bb",
+    "StepFunctionsParserBackend.start_execution": "0f8d9dd57baf0c28",
 }
 
 
@@ -550,6 +559,29 @@ def cache_asl_parse_trees(*, programs: bool = True) -> None:
         Component.__setattr__ = _refuse_writes_to_shared  # type: ignore[method-assign,assignment]
     parse = _shared_program if programs else _parse_with_cached_tree
     AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+_original_start_execution = StepFunctionsParserBackend.start_execution
+_start_lock = threading.Lock()
+
+
+def _start_execution_once(self: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
+    with _start_lock:
+        return _original_start_execution(self, *args, **kwargs)
+
+
+def one_execution_per_name() -> None:
+    """``StartExecution`` from its name check to its record under one lock. moto checks that no
+    execution has the name, builds the new one (a deep copy of the state machine) and only then
+    records it: two concurrent starts of one order's saga (a duplicate delivery to the starter)
+    both passed the check, and the order ran two sagas (seen once, in a launch-day audit). AWS
+    keeps a name to one execution; the second start now gets the first's execution, or
+    ``ExecutionAlreadyExists`` once it has ended, as in AWS.
+
+    Safe because the lock holds only the check, the copy and the thread start: the execution
+    itself runs on its own thread, outside it."""
+    check_version()
+    StepFunctionsParserBackend.start_execution = _start_execution_once  # type: ignore[method-assign]
 
 
 _original_jsonpath_ext_parse = jsonpath_ng.ext.parse  # type: ignore[attr-defined]

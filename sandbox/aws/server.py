@@ -48,6 +48,7 @@ from sandbox.aws.moto_patches import (
     cache_jsonpath_parses,
     come_back,
     lights,
+    one_execution_per_name,
     replication,
     reuse_interpreter_clients,
     serialize_dynamodb_requests,
@@ -359,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # an access-log line per request costs CPU
     priority = frozenset() if "api-priority" in off else frozenset(args.priority_access_key)
     serialize_dynamodb_requests(priority, item_snapshots="item-snapshots" not in off)
+    one_execution_per_name()
     if "parse-cache" not in off:
         cache_asl_parse_trees(programs="program-cache" not in off)
     if "jsonpath-cache" not in off:

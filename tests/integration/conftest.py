@@ -20,6 +20,7 @@ from handlers.vault import SecretStore, VaultClient, approle_login
 from sandbox.aws.moto_patches import (
     cache_asl_parse_trees,
     cache_jsonpath_parses,
+    one_execution_per_name,
     serialize_dynamodb_requests,
     time_scale,
 )
@@ -42,6 +43,7 @@ def aws() -> Iterator[None]:
     serialize_dynamodb_requests()  # the sandbox's patches, so every test here runs with them on
     cache_asl_parse_trees()
     cache_jsonpath_parses()
+    one_execution_per_name()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -140,6 +141,38 @@ def test_the_jsonpath_cache_parses_each_path_once_for_the_interpreter_and_eventb
     assert eventbridge("$.detail") is interpreter("$.detail")  # EventTemplateParser imports it per call
     assert results("$.result") is results("$.result")
     assert json_path.extract_json("$.order.orderId", {"order": {"orderId": "o-1"}}) == "o-1"
+
+
+def test_concurrent_starts_of_one_name_run_one_execution(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A duplicate delivery to the starter starts one order's saga twice at once. moto's window
+    # between its name check and its record (a deep copy, a constructor) is widened here, so
+    # that every start lands in it.
+    from moto.stepfunctions.parser import models
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    class SlowToBuild(Execution):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.05)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(models, "Execution", SlowToBuild)
+    sfn = boto3.client("stepfunctions")
+    definition = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 5, "End": True}}}
+    machine = sfn.create_state_machine(
+        name=f"once-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/saga",
+    )["stateMachineArn"]
+    together = threading.Barrier(4)
+
+    def start(_: int) -> str:
+        together.wait()
+        return str(sfn.start_execution(stateMachineArn=machine, name="order-1", input="{}")["executionArn"])
+
+    with ThreadPoolExecutor(4) as pool:
+        [execution] = set(pool.map(start, range(4)))  # the same input: each start gets the one execution
+    assert [e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]] == [execution]
+    sfn.stop_execution(executionArn=execution)
 
 
 def test_a_scaled_timeout_does_not_count_the_time_the_collector_stopped_the_process() -> None:

@@ -1,8 +1,10 @@
-"""The embedded AWS's in-process path: the interpreter's own calls go straight into moto's
-server application and must answer exactly as they would over HTTP."""
+"""The embedded AWS's process: the interpreter's own calls go straight into moto's server
+application and must answer exactly as they would over HTTP; its collector freezes what lasts."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import boto3
@@ -65,3 +67,34 @@ def test_queues_and_events_answer_as_over_http(client: Any) -> None:
         ]
         == 0
     )
+
+
+FREEZING = """
+import gc
+from sandbox.aws.server import freeze_after_full_collections
+
+freeze_after_full_collections()
+at_start = gc.get_freeze_count()
+kept = [[n] for n in range(10_000)]
+gc.collect()
+print(at_start, gc.get_freeze_count() - at_start)
+
+
+class Node:
+    pass
+
+
+a, b = Node(), Node()
+a.other, b.other = b, a
+del a, b
+print(gc.collect())
+"""
+
+
+def test_what_survives_a_full_collection_is_frozen_and_new_cycles_are_still_collected() -> None:
+    # In a process of its own: freezing is for the embedded AWS's process, not the suite's.
+    out = subprocess.run([sys.executable, "-c", FREEZING], capture_output=True, text=True, check=True).stdout
+    at_start, frozen_after, collected = (int(n) for n in out.split())
+    assert at_start > 100_000  # what the server imported (moto, boto3) is never scanned again
+    assert frozen_after >= 10_000  # the kept lists: the next full collection does not scan them
+    assert collected >= 2  # a cycle made after the freeze is still garbage the collector finds

@@ -50,6 +50,7 @@ from sandbox.aws.moto_patches import (
     come_back,
     lights,
     one_execution_per_name,
+    read_retention_from_the_queue,
     replication,
     reuse_interpreter_clients,
     serialize_dynamodb_requests,
@@ -75,6 +76,7 @@ LEVERS = (
     "gate-linger",
     "switch-interval",
     "gc-freeze",
+    "queue-attributes",
 )
 """The sandbox's speed levers (README, "Sandbox speed"): all but ``saga-nice`` and ``api-warm``
 are this process's (those two are the runtime's, ``sandbox/up.py``). ``SANDBOX_LEVERS_OFF`` (a comma list) turns
@@ -392,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         cache_jsonpath_parses()
     if "backend-lookup" not in off:
         cache_backend_lookup()
+    if "queue-attributes" not in off:
+        read_retention_from_the_queue()
     os.environ["MOTO_PORT"] = str(args.port)  # the interpreter's endpoint, for request signing and routing
     runtimes = Runtimes(args.runtime_url)
     app, _ = application(runtimes, off, frozenset(args.priority_access_key))

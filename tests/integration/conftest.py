@@ -19,8 +19,10 @@ from handlers.shipping import Shipping
 from handlers.vault import SecretStore, VaultClient, approle_login
 from sandbox.aws.moto_patches import (
     cache_asl_parse_trees,
+    cache_backend_lookup,
     cache_jsonpath_parses,
     one_execution_per_name,
+    read_retention_from_the_queue,
     serialize_dynamodb_requests,
     time_scale,
 )
@@ -44,6 +46,8 @@ def aws() -> Iterator[None]:
     cache_asl_parse_trees()
     cache_jsonpath_parses()
     one_execution_per_name()
+    cache_backend_lookup()
+    read_retention_from_the_queue()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 

@@ -143,6 +143,41 @@ def test_the_jsonpath_cache_parses_each_path_once_for_the_interpreter_and_eventb
     assert json_path.extract_json("$.order.orderId", {"order": {"orderId": "o-1"}}) == "o-1"
 
 
+def test_a_received_message_is_checked_against_its_queues_retention_without_computing_every_attribute(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.sqs.models import Queue, sqs_backends
+
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}", Attributes={"MessageRetentionPeriod": "60"})[
+        "QueueUrl"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody="kept")
+    sqs.send_message(QueueUrl=url, MessageBody="expired")
+    [queue] = [q for q in sqs_backends["123456789012"]["us-east-1"].queues.values() if url.endswith(q.name)]
+    queue._messages[1].sent_timestamp -= 61_000  # type: ignore[operator,assignment]  # past its 60 s of retention
+    computed: list[str] = []
+    every_attribute = Queue.attributes.fget  # type: ignore[attr-defined]
+
+    def counted(queue: Queue) -> Any:
+        computed.append(queue.name)
+        return every_attribute(queue)
+
+    monkeypatch.setattr(Queue, "attributes", property(counted))
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in received] == ["kept"]
+    assert computed == []  # each message's check read the period, not every attribute
+
+
+def test_the_action_lookup_lists_a_response_class_once(aws: None) -> None:
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    names = responses.method_names_from_class  # type: ignore[attr-defined]
+    assert names(DynamoHandler) is names(DynamoHandler)
+    assert "update_item" in names(DynamoHandler)
+
+
 def test_concurrent_starts_of_one_name_run_one_execution(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # A duplicate delivery to the starter starts one order's saga twice at once. moto's window
     # between its name check and its record (a deep copy, a constructor) is widened here, so

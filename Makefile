@@ -23,8 +23,8 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else echo "make: no chromium; as root: apt-get install chromium (the report's browser test skips)" >&2; fi; }
 
-# Two pytest workers (2 cores), a test file to one worker at a time: the end-to-end files each
-# hold ports of their own, and no two of them run on one worker's ports at once.
+# Two pytest workers (2 cores); a file's tests stay on one worker. End-to-end files may run at
+# the same time: each holds fixed ports of its own.
 test: lint typecheck chromium
 	$(BIN)/pytest -n 2 --dist loadfile
 

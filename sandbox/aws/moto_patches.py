@@ -31,6 +31,15 @@ Upstream, for moto's users (issue text):
     AWS keeps a name to one execution of a state machine (90 days for a standard workflow).
     A lock from the check to the record closes the window.
 
+    SQS: ``is_message_valid_based_on_retention_period`` reads the queue's retention period
+    through ``get_queue_attributes``, which computes every attribute of the queue (three times,
+    once per name it is asked whether the queue has), the message counts each a pass over the
+    queue; for every message received. ``queue.message_retention_period`` is the same value.
+
+    Core: ``BaseResponse.call_action`` lists the response class's methods with
+    ``inspect.getmembers`` on every request (~3 % of a busy server); a class's methods do not
+    change, so a cache per class gives the same answer.
+
     DynamoDB: ``transact_write_items`` deep-copies every table a transaction names to restore it
     on cancellation, so its cost grows with the table, not the transaction, and a rollback
     overwrites concurrent writes to other items. Snapshotting the items the transaction names
@@ -68,6 +77,7 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import SQSBackend
+from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.component import Component
@@ -104,6 +114,7 @@ PATCHED: dict[str, Any] = {
     "result_path": result_path,
     "EventTemplateParser.parse": EventTemplateParser.parse,
     "StepFunctionsParserBackend.start_execution": StepFunctionsParserBackend.start_execution,
+    "StateMachine._handle_name_input_idempotency": StateMachine._handle_name_input_idempotency,
     "method_names_from_class": core_responses.method_names_from_class,  # type: ignore[attr-defined]
     "SQSBackend.is_message_valid_based_on_retention_period": SQSBackend.is_message_valid_based_on_retention_period,
 }
@@ -125,6 +136,7 @@ SOURCE_DIGESTS = {
     "result_path": "33b4fae320351419",
     "EventTemplateParser.parse": "40a5a46a321811bb",
     "StepFunctionsParserBackend.start_execution": "0f8d9dd57baf0c28",
+    "StateMachine._handle_name_input_idempotency": "9a117fdd6df2c99b",
     "method_names_from_class": "9dbac89d082b655f",
     "SQSBackend.is_message_valid_based_on_retention_period": "cca23b94a5f3af9d",
 }
@@ -569,16 +581,17 @@ def cache_asl_parse_trees(*, programs: bool = True) -> None:
 
 
 _original_start_execution = StepFunctionsParserBackend.start_execution
-_start_lock = threading.Lock()
+_start_locks: dict[str, threading.Lock] = {}
+"""One per state machine: starts of different state machines do not wait for each other."""
 
 
-def _start_execution_once(self: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
-    with _start_lock:
-        return _original_start_execution(self, *args, **kwargs)
+def _start_execution_once(self: StepFunctionsParserBackend, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+    with _start_locks.setdefault(state_machine_arn, threading.Lock()):  # setdefault: one lock, however many race
+        return _original_start_execution(self, state_machine_arn, *args, **kwargs)
 
 
 def one_execution_per_name() -> None:
-    """``StartExecution`` from its name check to its record under one lock. moto checks that no
+    """``StartExecution`` from its name check to its record under a lock per state machine. moto checks that no
     execution has the name, builds the new one (a deep copy of the state machine) and only then
     records it: two concurrent starts of one order's saga (a duplicate delivery to the starter)
     both passed the check, and the order ran two sagas (seen once, in a launch-day audit). AWS
@@ -657,14 +670,23 @@ class CollectorPauses:
     that no real region spends."""
 
     def __init__(self) -> None:
-        self.total = 0.0
-        self._started = 0.0
+        self._state: tuple[float, float | None] = (0.0, None)
+        """Seconds of the collections that ended, and when the one running now began (one
+        tuple, swapped whole: a waiter may read it between two threads' updates)."""
+
+    @property
+    def total(self) -> float:
+        """Including the collection running now: a waiter can get the lock inside the "stop"
+        callback, before the pause is counted."""
+        done, since = self._state
+        return done + (time.perf_counter() - since if since is not None else 0.0)
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        done, since = self._state
         if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.total += time.perf_counter() - self._started
+            self._state = (done, time.perf_counter())
+        elif since is not None:  # a "stop" without its "start" (added mid-collection) is not counted
+            self._state = (done + time.perf_counter() - since, None)
 
 
 class _ScaledEvent(threading.Event):
@@ -755,7 +777,8 @@ def cache_backend_lookup() -> None:
     nor a class's methods change while the server runs, so each is read once."""
     check_version()
     backends.list_of_moto_modules = functools.cache(lambda: tuple(_original_list_of_moto_modules()))
-    core_responses.method_names_from_class = functools.cache(PATCHED["method_names_from_class"])  # type: ignore[attr-defined]
+    names = PATCHED["method_names_from_class"]
+    core_responses.method_names_from_class = functools.cache(lambda clazz: frozenset(names(clazz)))  # type: ignore[attr-defined,assignment]
 
 
 def read_retention_from_the_queue() -> None:

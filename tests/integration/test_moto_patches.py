@@ -178,6 +178,19 @@ def test_the_action_lookup_lists_a_response_class_once(aws: None) -> None:
     assert "update_item" in names(DynamoHandler)
 
 
+def test_the_collectors_pause_counts_while_it_runs_and_a_stop_without_its_start_counts_nothing() -> None:
+    pauses = moto_patches.CollectorPauses()
+    pauses("stop", {"generation": 2})  # added to gc.callbacks while a collection ran
+    assert pauses.total == 0.0
+    pauses("start", {"generation": 2})
+    time.sleep(0.01)
+    assert pauses.total >= 0.01  # a waiter that reads it inside the collection sees the pause so far
+    pauses("stop", {"generation": 2})
+    counted = pauses.total
+    time.sleep(0.01)
+    assert pauses.total == counted
+
+
 def test_concurrent_starts_of_one_name_run_one_execution(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # A duplicate delivery to the starter starts one order's saga twice at once. moto's window
     # between its name check and its record (a deep copy, a constructor) is widened here, so

@@ -1,5 +1,7 @@
 """Sandbox throughput: sagas completed per second and intake latency over real HTTP, next to
-the floor, the bare moto calls one order needs made directly, as ratios. ``make bench``.
+the floor, the bare moto calls one order needs made directly, as ratios; and for each, the
+embedded AWS's CPU time per order and how busy it was (one interpreter lock: at most about
+one core), the process every request goes through. ``make bench``.
 
 Needs the sandbox's ports free (stop any ``python -m sandbox up`` first), or ``--port-offset N``.
 """
@@ -16,6 +18,7 @@ import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from demo.__main__ import offset_settings
@@ -43,8 +46,22 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def through_the_sandbox(sandbox: Sandbox) -> tuple[float, list[float]]:
-    """(sagas per second, intake latencies in ms) for ORDERS orders from CLIENTS clients."""
+@dataclass
+class Run:
+    orders_per_second: float
+    aws_cpu_ms_per_order: float
+    """The embedded AWS's CPU time per order: the process every request goes through."""
+    aws_cores: float
+    """Its CPU time over the run's wall time (one interpreter lock: at most about 1)."""
+
+
+def measured(sandbox: Sandbox, started: float, cpu_at_start: float) -> Run:
+    wall, cpu = time.perf_counter() - started, sandbox.aws_cpu_seconds() - cpu_at_start
+    return Run(ORDERS / wall, cpu * 1000 / ORDERS, cpu / wall)
+
+
+def through_the_sandbox(sandbox: Sandbox) -> tuple[Run, list[float]]:
+    """(the run, intake latencies in ms) for ORDERS orders from CLIENTS clients."""
     token = sandbox.idp.customers.token("cust-1")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     orders = sandbox.aws("dynamodb")
@@ -58,7 +75,7 @@ def through_the_sandbox(sandbox: Sandbox) -> tuple[float, list[float]]:
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(submit, range(CLIENTS)))  # warm every worker: cold starts are not throughput
-        started = time.perf_counter()
+        started, cpu_at_start = time.perf_counter(), sandbox.aws_cpu_seconds()
         results = list(pool.map(submit, range(ORDERS)))
     waiting = {order_id for _, order_id in results}
     deadline = time.monotonic() + 600
@@ -71,11 +88,11 @@ def through_the_sandbox(sandbox: Sandbox) -> tuple[float, list[float]]:
             if item["status"]["S"] in TERMINAL:
                 waiting.discard(item["orderId"]["S"])
         time.sleep(0.2)
-    return ORDERS / (time.perf_counter() - started), [latency for latency, _ in results]
+    return measured(sandbox, started, cpu_at_start), [latency for latency, _ in results]
 
 
-def the_floor(sandbox: Sandbox) -> tuple[float, float]:
-    """(orders per second, intake ms) doing only the AWS calls an order needs, directly."""
+def the_floor(sandbox: Sandbox) -> tuple[Run, float]:
+    """(the run, intake ms) doing only the AWS calls an order needs, directly."""
     db, events, sqs, sfn = (
         sandbox.aws("dynamodb"),
         sandbox.aws("events"),
@@ -95,7 +112,7 @@ def the_floor(sandbox: Sandbox) -> tuple[float, float]:
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
     )["stateMachineArn"]
     intake_ms: list[float] = []
-    started = time.perf_counter()
+    started, cpu_at_start = time.perf_counter(), sandbox.aws_cpu_seconds()
     for n in range(ORDERS):
         order_id = f"floor-{n}"
         key = {"orderId": {"S": order_id}}
@@ -154,7 +171,7 @@ def the_floor(sandbox: Sandbox) -> tuple[float, float]:
                 }
             ]
         )
-    return ORDERS / (time.perf_counter() - started), statistics.median(intake_ms)
+    return measured(sandbox, started, cpu_at_start), statistics.median(intake_ms)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,15 +194,19 @@ def main(argv: list[str] | None = None) -> int:
         SandboxSettings(time_scale=0.05, api_concurrency=2 if "api-scale" in off else 6), args.port_offset, "bench"
     )
     with Sandbox(settings).start() as sandbox:
-        sagas_per_second, latencies = through_the_sandbox(sandbox)
-        floor_per_second, floor_intake_ms = the_floor(sandbox)
+        run, latencies = through_the_sandbox(sandbox)
+        floor, floor_intake_ms = the_floor(sandbox)
     figures = {
         "levers_off": sorted(off),
         "orders": ORDERS,
         "clients": CLIENTS,
-        "orders_per_second": round(sagas_per_second, 2),
-        "floor_orders_per_second": round(floor_per_second, 2),
-        "sandbox_over_floor": round(sagas_per_second / floor_per_second, 3),
+        "orders_per_second": round(run.orders_per_second, 2),
+        "floor_orders_per_second": round(floor.orders_per_second, 2),
+        "sandbox_over_floor": round(run.orders_per_second / floor.orders_per_second, 3),
+        "aws_cpu_ms_per_order": round(run.aws_cpu_ms_per_order, 1),
+        "floor_aws_cpu_ms_per_order": round(floor.aws_cpu_ms_per_order, 1),
+        "aws_cores": round(run.aws_cores, 2),
+        "floor_aws_cores": round(floor.aws_cores, 2),
         "intake_p50_ms": round(percentile(latencies, 0.5), 1),
         "intake_p99_ms": round(percentile(latencies, 0.99), 1),
         "floor_intake_p50_ms": round(floor_intake_ms, 1),
@@ -201,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'intake p50 ms':<28}{figures['intake_p50_ms']:>10.0f}{figures['floor_intake_p50_ms']:>10.1f}")
     print(f"{'intake p99 ms':<28}{figures['intake_p99_ms']:>10.0f}")
+    print(
+        f"{'embedded AWS: CPU ms/order':<28}{figures['aws_cpu_ms_per_order']:>10.1f}"
+        f"{figures['floor_aws_cpu_ms_per_order']:>10.1f}"
+    )
+    print(f"{'embedded AWS: cores busy':<28}{figures['aws_cores']:>10.2f}{figures['floor_aws_cores']:>10.2f}")
     return 0
 
 

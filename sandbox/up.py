@@ -209,6 +209,15 @@ class Sandbox:
         kilobytes = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
         return round(kilobytes / 1024, 1)
 
+    def aws_cpu_seconds(self) -> float:
+        """The CPU time (user and system) the embedded AWS process has used so far (Linux: /proc);
+        a second region's sandbox answers for the process it shares."""
+        if self._aws_process is None:
+            return self.shared.aws_cpu_seconds() if self.shared is not None else 0.0
+        stat = Path(f"/proc/{self._aws_process.pid}/stat").read_text()
+        user, system = stat.rsplit(")", 1)[1].split()[11:13]  # utime, stime: fields 14 and 15
+        return (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
+
     def _on_stop(self, action: Callable[[], Any]) -> None:
         self._stack.callback(action)
 

@@ -22,6 +22,9 @@ WATCHED = {
     "deepcopy": "deepcopy (copy.py",
     "werkzeug request handling": "WSGIRequestHandler.handle",
     "DynamoDB requests (under the lock)": "_serialized_call_action",
+    "moto's response serializer": "ResponseSerializer.serialize (",
+    "SQS queue attributes computed": "Queue.attributes (",
+    "response class methods listed": "method_names_from_class (",
 }
 """Inclusive shares worth watching: the levers of the sandbox's speed (README)."""
 

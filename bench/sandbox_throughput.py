@@ -55,16 +55,16 @@ class Run:
     """Its CPU time over the run's wall time (one interpreter lock: at most about 1)."""
 
 
-def measured(sandbox: Sandbox, started: float, cpu_at_start: float) -> Run:
+def measured(sandbox: Sandbox, orders: int, started: float, cpu_at_start: float) -> Run:
     wall, cpu = time.perf_counter() - started, sandbox.aws_cpu_seconds() - cpu_at_start
-    return Run(ORDERS / wall, cpu * 1000 / ORDERS, cpu / wall)
+    return Run(orders / wall, cpu * 1000 / orders, cpu / wall)
 
 
-def through_the_sandbox(sandbox: Sandbox) -> tuple[Run, list[float]]:
-    """(the run, intake latencies in ms) for ORDERS orders from CLIENTS clients."""
+def through_the_sandbox(sandbox: Sandbox, orders: int = ORDERS) -> tuple[Run, list[float]]:
+    """(the run, intake latencies in ms) for ``orders`` orders from CLIENTS clients."""
     token = sandbox.idp.customers.token("cust-1")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    orders = sandbox.aws("dynamodb")
+    db = sandbox.aws("dynamodb")
     table = sandbox.outputs["ordersTableName"]
 
     def submit(_: int) -> tuple[float, str]:
@@ -76,22 +76,28 @@ def through_the_sandbox(sandbox: Sandbox) -> tuple[Run, list[float]]:
     with ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(submit, range(CLIENTS)))  # warm every worker: cold starts are not throughput
         started, cpu_at_start = time.perf_counter(), sandbox.aws_cpu_seconds()
-        results = list(pool.map(submit, range(ORDERS)))
+        results = list(pool.map(submit, range(orders)))
     waiting = {order_id for _, order_id in results}
     deadline = time.monotonic() + 600
-    while waiting:  # one request per look: the watching must not load the sandbox it measures
+    while (
+        waiting
+    ):  # a request per 100 orders (BatchGetItem's most) per look: the watching must not load what it measures
         assert time.monotonic() < deadline, f"{len(waiting)} orders never settled"
         keys = [{"orderId": {"S": order_id}} for order_id in waiting]
-        request = {"Keys": keys, "ProjectionExpression": "orderId, #s", "ExpressionAttributeNames": {"#s": "status"}}
-        response = orders.batch_get_item(RequestItems={table: request})
-        for item in response["Responses"][table]:
-            if item["status"]["S"] in TERMINAL:
-                waiting.discard(item["orderId"]["S"])
+        for first in range(0, len(keys), 100):
+            request = {
+                "Keys": keys[first : first + 100],
+                "ProjectionExpression": "orderId, #s",
+                "ExpressionAttributeNames": {"#s": "status"},
+            }
+            for item in db.batch_get_item(RequestItems={table: request})["Responses"][table]:
+                if item["status"]["S"] in TERMINAL:
+                    waiting.discard(item["orderId"]["S"])
         time.sleep(0.2)
-    return measured(sandbox, started, cpu_at_start), [latency for latency, _ in results]
+    return measured(sandbox, orders, started, cpu_at_start), [latency for latency, _ in results]
 
 
-def the_floor(sandbox: Sandbox) -> tuple[Run, float]:
+def the_floor(sandbox: Sandbox, orders: int = ORDERS) -> tuple[Run, float]:
     """(the run, intake ms) doing only the AWS calls an order needs, directly."""
     db, events, sqs, sfn = (
         sandbox.aws("dynamodb"),
@@ -100,7 +106,7 @@ def the_floor(sandbox: Sandbox) -> tuple[Run, float]:
         sandbox.aws("stepfunctions"),
     )
     outputs = sandbox.outputs
-    orders, inventory, loyalty = (
+    orders_table, inventory, loyalty = (
         outputs["ordersTableName"],
         outputs["inventoryTableName"],
         outputs["loyaltyTableName"],
@@ -113,12 +119,12 @@ def the_floor(sandbox: Sandbox) -> tuple[Run, float]:
     )["stateMachineArn"]
     intake_ms: list[float] = []
     started, cpu_at_start = time.perf_counter(), sandbox.aws_cpu_seconds()
-    for n in range(ORDERS):
+    for n in range(orders):
         order_id = f"floor-{n}"
         key = {"orderId": {"S": order_id}}
         t = time.perf_counter()
         db.batch_get_item(RequestItems={inventory: {"Keys": [{"pk": {"S": "SKU#TEE-M"}}]}})
-        db.put_item(TableName=orders, Item={**key, "status": {"S": "PENDING"}})
+        db.put_item(TableName=orders_table, Item={**key, "status": {"S": "PENDING"}})
         events.put_events(
             Entries=[
                 {
@@ -135,9 +141,9 @@ def the_floor(sandbox: Sandbox) -> tuple[Run, float]:
             sqs.delete_message(QueueUrl=floor_queue, ReceiptHandle=message["ReceiptHandle"])
         sfn.start_execution(stateMachineArn=machine, name=order_id, input="{}")
         for _ in range(4):  # each step reads the order, writes its effect, stamps the order
-            db.get_item(TableName=orders, Key=key)
+            db.get_item(TableName=orders_table, Key=key)
             db.update_item(
-                TableName=orders,
+                TableName=orders_table,
                 Key=key,
                 UpdateExpression="SET s = :s",
                 ExpressionAttributeValues={":s": {"S": "x"}},
@@ -155,7 +161,7 @@ def the_floor(sandbox: Sandbox) -> tuple[Run, float]:
             ]
         )
         db.update_item(
-            TableName=orders,
+            TableName=orders_table,
             Key=key,
             UpdateExpression="SET #s = :c",
             ExpressionAttributeNames={"#s": "status"},
@@ -171,7 +177,7 @@ def the_floor(sandbox: Sandbox) -> tuple[Run, float]:
                 }
             ]
         )
-    return measured(sandbox, started, cpu_at_start), statistics.median(intake_ms)
+    return measured(sandbox, orders, started, cpu_at_start), statistics.median(intake_ms)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port-offset", type=int, default=0, help="move every port the sandbox opens by this much (default: 0)"
     )
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=ORDERS,
+        help=f"orders through each (default: {ORDERS}); more weighs the pipeline's fill and drain less",
+    )
     args = parser.parse_args(argv)
+    if args.orders < 1:
+        parser.error("--orders must be at least 1")
     off = set(filter(None, args.levers_off.split(",")))
     if off - {*LEVERS, "api-scale"}:
         parser.error(f"unknown lever(s): {sorted(off - {*LEVERS, 'api-scale'})}")
@@ -194,11 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         SandboxSettings(time_scale=0.05, api_concurrency=2 if "api-scale" in off else 6), args.port_offset, "bench"
     )
     with Sandbox(settings).start() as sandbox:
-        run, latencies = through_the_sandbox(sandbox)
-        floor, floor_intake_ms = the_floor(sandbox)
+        run, latencies = through_the_sandbox(sandbox, args.orders)
+        floor, floor_intake_ms = the_floor(sandbox, args.orders)
     figures = {
         "levers_off": sorted(off),
-        "orders": ORDERS,
+        "orders": args.orders,
         "clients": CLIENTS,
         "orders_per_second": round(run.orders_per_second, 2),
         "floor_orders_per_second": round(floor.orders_per_second, 2),
@@ -214,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=1))
         return 0
-    print(f"{ORDERS} orders from {CLIENTS} concurrent HTTP clients, time scale 0.05")
+    print(f"{args.orders} orders from {CLIENTS} concurrent HTTP clients, time scale 0.05")
     print(f"{'':<28}{'sandbox':>10}{'floor':>10}{'sandbox/floor':>15}")
     print(
         f"{'orders per second':<28}{figures['orders_per_second']:>10.2f}"

@@ -591,12 +591,12 @@ def _start_execution_once(self: StepFunctionsParserBackend, state_machine_arn: s
 
 
 def one_execution_per_name() -> None:
-    """``StartExecution`` from its name check to its record under a lock per state machine. moto checks that no
-    execution has the name, builds the new one (a deep copy of the state machine) and only then
-    records it: two concurrent starts of one order's saga (a duplicate delivery to the starter)
-    both passed the check, and the order ran two sagas (seen once, in a launch-day audit). AWS
-    keeps a name to one execution; the second start now gets the first's execution, or
-    ``ExecutionAlreadyExists`` once it has ended, as in AWS.
+    """``StartExecution`` from its name check to its record under a lock per state machine.
+    moto checks that no execution has the name, builds the new one (a deep copy of the state
+    machine) and only then records it: two concurrent starts of one order's saga (a duplicate
+    delivery to the starter) both passed the check, and the order ran two sagas (seen once, in
+    a launch-day audit). AWS keeps a name to one execution; the second start now gets the
+    first's execution, or ``ExecutionAlreadyExists`` once it has ended, as in AWS.
 
     Safe because the lock holds only the check, the copy and the thread start: the execution
     itself runs on its own thread, outside it."""
@@ -784,8 +784,8 @@ def cache_backend_lookup() -> None:
 def read_retention_from_the_queue() -> None:
     """Lever ``queue-attributes``: for every message it receives, moto checks the queue's
     retention period through ``get_queue_attributes``, which computes every attribute of the
-    queue first, the three message counts each a pass over all its messages (~6 % of the server
-    under the bench). The period is read from the queue instead.
+    queue three times over, the three message counts each a pass over all its messages (~6 % of
+    the server under the bench). The period is read from the queue instead.
 
     Safe because it is the same value: the attribute is the queue's ``message_retention_period``
     (an int), and the check is moto's own (a message is valid while its retention has not run

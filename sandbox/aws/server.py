@@ -373,6 +373,28 @@ def dispatch_in_process(app: Any) -> Any:
     return customize
 
 
+def pull_levers(off: frozenset[str], priority_access_keys: frozenset[str]) -> None:
+    """This process's settings and moto patches: the levers not ``off``, and the patches that
+    are no lever (they make moto behave as AWS does). The application's levers (the gate, the
+    in-process calls) are ``application``'s and ``main``'s."""
+    sys.setswitchinterval(switch_interval(off))
+    if "gc-freeze" not in off:
+        freeze_after_full_collections()
+    if "quiet-log" not in off:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # an access-log line per request costs CPU
+    priority = frozenset() if "api-priority" in off else priority_access_keys
+    serialize_dynamodb_requests(priority, item_snapshots="item-snapshots" not in off)
+    one_execution_per_name()
+    if "parse-cache" not in off:
+        cache_asl_parse_trees(programs="program-cache" not in off)
+    if "jsonpath-cache" not in off:
+        cache_jsonpath_parses()
+    if "backend-lookup" not in off:
+        cache_backend_lookup()
+    if "queue-attributes" not in off:
+        read_retention_from_the_queue()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.aws.server")
     parser.add_argument("--port", type=int, required=True)
@@ -390,22 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     logging.basicConfig(level=logging.WARNING)
-    sys.setswitchinterval(switch_interval(off))
-    if "gc-freeze" not in off:
-        freeze_after_full_collections()
-    if "quiet-log" not in off:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # an access-log line per request costs CPU
-    priority = frozenset() if "api-priority" in off else frozenset(args.priority_access_key)
-    serialize_dynamodb_requests(priority, item_snapshots="item-snapshots" not in off)
-    one_execution_per_name()
-    if "parse-cache" not in off:
-        cache_asl_parse_trees(programs="program-cache" not in off)
-    if "jsonpath-cache" not in off:
-        cache_jsonpath_parses()
-    if "backend-lookup" not in off:
-        cache_backend_lookup()
-    if "queue-attributes" not in off:
-        read_retention_from_the_queue()
+    pull_levers(off, frozenset(args.priority_access_key))
     os.environ["MOTO_PORT"] = str(args.port)  # the interpreter's endpoint, for request signing and routing
     runtimes = Runtimes(args.runtime_url)
     app, _ = application(runtimes, off, frozenset(args.priority_access_key))

@@ -1,9 +1,11 @@
-"""The request path's levers (README, "Sandbox speed"): each is on by default and off with
+"""The sandbox's speed levers (README, "Sandbox speed"): each is on by default and off with
 ``SANDBOX_LEVERS_OFF``. No test here measures time: each checks that its lever is pulled."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -157,3 +159,59 @@ def test_the_request_path_is_warmed_to_its_whole_concurrency_unless_api_warm_is_
     request_path = {ARN + "authorizer", ARN + "intake"}
     assert provisioned_request_path(request_path, 6, levers_off({})) == {ARN + "authorizer": 6, ARN + "intake": 6}
     assert provisioned_request_path(request_path, 6, levers_off({"SANDBOX_LEVERS_OFF": "api-warm"})) == {}
+
+
+PULLED = """
+import gc, json, logging, sys
+from moto.core import responses
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.models import SQSBackend
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from sandbox.aws import moto_patches
+from sandbox.aws.server import levers_off, pull_levers
+
+unpatched = {name: getattr(owner, name) for owner, name in [
+    (DynamoDBBackend, "transact_write_items"), (AmazonStateLanguageParser, "parse"), (json_path, "parse"),
+    (responses, "method_names_from_class"), (SQSBackend, "is_message_valid_based_on_retention_period"),
+    (StepFunctionsParserBackend, "start_execution"), (DynamoHandler, "call_action"),
+]}
+pull_levers(levers_off(), frozenset({"api-key"}))
+patched = {name: getattr(owner, name) is not unpatched[name] for owner, name in [
+    (DynamoDBBackend, "transact_write_items"), (AmazonStateLanguageParser, "parse"), (json_path, "parse"),
+    (responses, "method_names_from_class"), (SQSBackend, "is_message_valid_based_on_retention_period"),
+    (StepFunctionsParserBackend, "start_execution"), (DynamoHandler, "call_action"),
+]}
+print(json.dumps({
+    "patched": patched,
+    "switch_interval": sys.getswitchinterval(),
+    "frozen": gc.get_freeze_count(),
+    "quiet": logging.getLogger("werkzeug").level == logging.WARNING,
+    "priority": sorted(moto_patches._priority_access_keys),
+}))
+"""
+
+PROCESS_LEVERS = (
+    "gc-freeze,quiet-log,api-priority,item-snapshots,parse-cache,jsonpath-cache,backend-lookup,"
+    "queue-attributes,switch-interval"
+)
+
+
+def pulled(off: str) -> dict[str, Any]:
+    # In a process of its own: the levers patch moto and tune the collector process-wide.
+    environment = {**os.environ, "SANDBOX_LEVERS_OFF": off}
+    out = subprocess.run([sys.executable, "-c", PULLED], capture_output=True, text=True, check=True, env=environment)
+    return dict(json.loads(out.stdout))
+
+
+def test_the_embedded_aws_pulls_each_of_its_levers_unless_it_is_off_and_always_patches_what_no_lever_owns() -> None:
+    on, off = pulled(""), pulled(PROCESS_LEVERS)
+    assert all(on["patched"].values()), on["patched"]
+    assert on["switch_interval"] == SWITCH_INTERVAL_SECONDS and on["frozen"] > 0 and on["quiet"]
+    assert on["priority"] == ["api-key"]
+    # every lever off: only what is no lever (one execution per name, one DynamoDB request at a time)
+    assert [name for name, done in off["patched"].items() if done] == ["start_execution", "call_action"]
+    assert off["switch_interval"] == sys.getswitchinterval() and off["frozen"] == 0 and not off["quiet"]
+    assert off["priority"] == []

@@ -101,6 +101,12 @@ class SandboxSettings:
     replication_lag_ms: int = 500
     """Global tables (a stack with replicas): each write reaches the other regions this late."""
 
+    @property
+    def aws_log_name(self) -> str:
+        """The embedded AWS's log in ``build/sandbox/logs``: ``aws.log`` for the sandbox stack, and
+        one per stack for the others (the tests' and the drill's), which may run at the same time."""
+        return "aws.log" if self.stack == "sandbox" else f"aws-{self.stack}.log"
+
 
 class Sandbox:
     def __init__(self, settings: SandboxSettings) -> None:
@@ -278,7 +284,7 @@ class Sandbox:
             self.admin("runtimes", {"region": self.region, "url": runtime_server.url})
         else:
             log.info("starting the embedded AWS on %s", self.aws_endpoint)
-            process = self._aws_process = _start_aws(settings, runtime_server.url, logs / "aws.log")
+            process = self._aws_process = _start_aws(settings, runtime_server.url, logs / settings.aws_log_name)
             self._on_stop(lambda: _stop(process))
             self._start_outside(logs)
 

@@ -1,4 +1,4 @@
-"""What the demo and the bench read of the embedded AWS's process: its memory and its CPU time."""
+"""What the demo and the bench read of the embedded AWS's process: its memory, its CPU time, its log."""
 
 from __future__ import annotations
 
@@ -43,3 +43,8 @@ def test_a_second_region_answers_for_the_process_it_shares(sandbox: Sandbox) -> 
     standby = Sandbox(SandboxSettings())
     standby.shared = sandbox
     assert standby.aws_cpu_seconds() == pytest.approx(sandbox.aws_cpu_seconds(), abs=0.05)
+
+
+def test_the_sandbox_stack_logs_to_aws_log_and_every_other_stack_to_its_own() -> None:
+    assert SandboxSettings().aws_log_name == "aws.log"
+    assert SandboxSettings(stack="ops-e2e").aws_log_name == "aws-ops-e2e.log"

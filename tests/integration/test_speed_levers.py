@@ -173,17 +173,14 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from sandbox.aws import moto_patches
 from sandbox.aws.server import levers_off, pull_levers
 
-unpatched = {name: getattr(owner, name) for owner, name in [
+targets = [
     (DynamoDBBackend, "transact_write_items"), (AmazonStateLanguageParser, "parse"), (json_path, "parse"),
     (responses, "method_names_from_class"), (SQSBackend, "is_message_valid_based_on_retention_period"),
     (StepFunctionsParserBackend, "start_execution"), (DynamoHandler, "call_action"),
-]}
+]
+unpatched = {name: getattr(owner, name) for owner, name in targets}
 pull_levers(levers_off(), frozenset({"api-key"}))
-patched = {name: getattr(owner, name) is not unpatched[name] for owner, name in [
-    (DynamoDBBackend, "transact_write_items"), (AmazonStateLanguageParser, "parse"), (json_path, "parse"),
-    (responses, "method_names_from_class"), (SQSBackend, "is_message_valid_based_on_retention_period"),
-    (StepFunctionsParserBackend, "start_execution"), (DynamoHandler, "call_action"),
-]}
+patched = {name: getattr(owner, name) is not unpatched[name] for owner, name in targets}
 print(json.dumps({
     "patched": patched,
     "switch_interval": sys.getswitchinterval(),

@@ -40,6 +40,13 @@ Upstream, for moto's users (issue text):
     ``inspect.getmembers`` on every request (~3 % of a busy server); a class's methods do not
     change, so a cache per class gives the same answer.
 
+    DynamoDB: ``ActionResult.execute_result`` serializes every response by walking the output
+    shape with the generic serializer, which asks six alias providers for every member of every
+    ``AttributeValue`` (ten members each, nested maps and lists included): 2.1 ms of server time
+    for a GetItem of a 15-attribute item, ~18 % of the server under a saga load. The data-plane
+    results (``dynamo_to_dict``) are already in the wire's shape, with blobs as bytes, so
+    ``json.dumps`` with a base64 hook for bytes gives the same body.
+
     DynamoDB: ``transact_write_items`` deep-copies every table a transaction names to restore it
     on cancellation, so its cost grows with the table, not the transaction, and a rollback
     overwrites concurrent writes to other items. Snapshotting the items the transaction names
@@ -48,6 +55,7 @@ Upstream, for moto's users (issue text):
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import gc
@@ -55,6 +63,7 @@ import hashlib
 import heapq
 import inspect
 import itertools
+import json
 import logging
 import threading
 import time
@@ -69,12 +78,13 @@ import moto
 from botocore.client import BaseClient
 from moto import backends
 from moto.core import responses as core_responses
-from moto.core.responses import BaseResponse
+from moto.core.responses import ActionContext, ActionResult, BaseResponse
 from moto.core.utils import unix_time
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
-from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodb.models.utilities import dynamo_to_dict
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.models import StateMachine
@@ -117,6 +127,8 @@ PATCHED: dict[str, Any] = {
     "StateMachine._handle_name_input_idempotency": StateMachine._handle_name_input_idempotency,
     "method_names_from_class": core_responses.method_names_from_class,  # type: ignore[attr-defined]
     "SQSBackend.is_message_valid_based_on_retention_period": SQSBackend.is_message_valid_based_on_retention_period,
+    "ActionResult.execute_result": ActionResult.execute_result,
+    "dynamo_to_dict": dynamo_to_dict,
 }
 """The moto functions and modules the patches replace, wrap or rely on, as imported (unpatched)."""
 
@@ -139,6 +151,8 @@ SOURCE_DIGESTS = {
     "StateMachine._handle_name_input_idempotency": "9a117fdd6df2c99b",
     "method_names_from_class": "9dbac89d082b655f",
     "SQSBackend.is_message_valid_based_on_retention_period": "cca23b94a5f3af9d",
+    "ActionResult.execute_result": "6333faa349b58671",
+    "dynamo_to_dict": "80f600124c13ddcb",
 }
 
 
@@ -275,6 +289,58 @@ def serialize_dynamodb_requests(
     DynamoHandler.call_action = _serialized_call_action  # type: ignore[method-assign]
     if item_snapshots:
         DynamoDBBackend.transact_write_items = _transact_with_item_snapshots  # type: ignore[method-assign]
+
+
+WIRE_SHAPED = frozenset(
+    {
+        "BatchGetItem",
+        "DeleteItem",
+        "GetItem",
+        "PutItem",
+        "Query",
+        "Scan",
+        "TransactGetItems",
+        "UpdateItem",
+    }
+)
+"""The DynamoDB operations whose results (``DynamoResult``) are items, keys and capacities."""
+
+
+def _blob(value: Any) -> str:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"not wire-shaped: {type(value).__name__}")
+
+
+def _result_as_json(self: DynamoResult, context: ActionContext) -> Any:
+    operation = context.operation_model
+    result = self.result
+    if operation.name in WIRE_SHAPED and isinstance(result, dict) and operation.output_shape is not None:
+        members = operation.output_shape.members
+        try:
+            body = json.dumps({k: v for k, v in result.items() if v is not None and k in members}, default=_blob)
+        except TypeError:
+            pass  # a timestamp or a model object: the full serializer knows its shape
+        else:
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+    return PATCHED["ActionResult.execute_result"](self, context)
+
+
+def serialize_items_as_json() -> None:
+    """Lever ``item-json``: moto serializes every DynamoDB response by walking its output shape,
+    asking six alias providers for each of the ten members of every attribute value (a GetItem
+    of an order item: 2.6 against 0.9 ms, client included, in process). The results of the
+    data-plane operations (``WIRE_SHAPED``) are ``dynamo_to_dict``'s: plain dicts already in
+    the wire's shape, binary values as bytes; they go out through ``json.dumps``, bytes as
+    base64 as the serializer writes them.
+
+    Safe because the body is the same JSON: top-level members outside the output shape and
+    None values are dropped, as the serializer drops them, and anything but dicts, lists,
+    strings, numbers, booleans and bytes (a timestamp) falls back to the serializer. Errors
+    never come here (they are raised, and serialized elsewhere). A test compares the two on
+    every operation."""
+    check_version()
+    DynamoResult.execute_result = _result_as_json  # type: ignore[method-assign,assignment]
 
 
 # -- two regions: going dark, and global-table replication ---------------------------------------

@@ -24,6 +24,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import re
 import signal
 import sys
@@ -55,6 +56,7 @@ from sandbox.aws.moto_patches import (
     replication,
     reuse_interpreter_clients,
     serialize_dynamodb_requests,
+    serialize_items_as_json,
     time_scale,
 )
 from sandbox.aws.stepfunctions import Invoke, route_lambda_invokes
@@ -78,6 +80,8 @@ LEVERS = (
     "switch-interval",
     "gc-freeze",
     "queue-attributes",
+    "item-json",
+    "request-threads",
 )
 """The sandbox's speed levers (README, "Sandbox speed"): all but ``saga-nice`` and ``api-warm``
 are this process's (those two are the runtime's, ``sandbox/up.py``). ``SANDBOX_LEVERS_OFF`` (a comma list) turns
@@ -373,6 +377,46 @@ def dispatch_in_process(app: Any) -> Any:
     return customize
 
 
+class ReusedRequestThreads:
+    """Lever ``request-threads``: werkzeug's threaded server starts a thread for every request
+    (it closes every connection, so every request is a connection), and its accept loop spent
+    ~14 % of the server's interpreter lock making and starting them under the bench (py-spy
+    ``--gil``). A thread that finished its request waits for the next one instead; a new thread
+    starts only when none is waiting, so a request never queues behind another (a long poll
+    holds its thread, as before). Threads stay, as many as the most requests ever in at once."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self._requests: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """The server's ``process_request``: hand the connection to a waiting thread, or start one."""
+        with self._lock:
+            if self._waiting:
+                self._waiting -= 1
+                self._requests.put((request, client_address))
+                return
+        threading.Thread(target=self._serve, args=(request, client_address), daemon=True).start()
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        while True:
+            self.server.process_request_thread(request, client_address)  # handles and closes it
+            with self._lock:
+                self._waiting += 1
+            request, client_address = self._requests.get()
+
+
+def http_server(port: int, app: Any, off: frozenset[str]) -> Any:
+    """The server's HTTP side: werkzeug's threaded server, its request threads reused unless
+    ``request-threads`` is off."""
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    if "request-threads" not in off:
+        server.process_request = ReusedRequestThreads(server).process_request  # type: ignore[method-assign]
+    return server
+
+
 def pull_levers(off: frozenset[str], priority_access_keys: frozenset[str]) -> None:
     """This process's settings and moto patches: the levers not ``off``, and the patches that
     are no lever (they make moto behave as AWS does). The application's levers (the gate, the
@@ -393,6 +437,8 @@ def pull_levers(off: frozenset[str], priority_access_keys: frozenset[str]) -> No
         cache_backend_lookup()
     if "queue-attributes" not in off:
         read_retention_from_the_queue()
+    if "item-json" not in off:
+        serialize_items_as_json()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -422,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     with time_scale(args.time_scale, timeouts=False):
-        server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+        server = http_server(args.port, app, off)
         threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
         request = urllib.request.Request(
             f"http://127.0.0.1:{args.port}/moto-api/config",

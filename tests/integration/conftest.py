@@ -24,6 +24,7 @@ from sandbox.aws.moto_patches import (
     one_execution_per_name,
     read_retention_from_the_queue,
     serialize_dynamodb_requests,
+    serialize_items_as_json,
     time_scale,
 )
 from sandbox.aws.scripted_saga import Rig, ScriptedFunctions, new_order_id
@@ -48,6 +49,7 @@ def aws() -> Iterator[None]:
     one_execution_per_name()
     cache_backend_lookup()
     read_retention_from_the_queue()
+    serialize_items_as_json()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 

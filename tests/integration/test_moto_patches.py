@@ -10,11 +10,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto.dynamodb.responses import DynamoResult
 
 from sandbox.aws import moto_patches
 from sandbox.aws.moto_patches import PATCHED, SOURCE_DIGESTS, source_digest
@@ -167,6 +172,131 @@ def test_a_received_message_is_checked_against_its_queues_retention_without_comp
     received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in received] == ["kept"]
     assert computed == []  # each message's check read the period, not every attribute
+
+
+# -- item-json: the same body as moto's serializer, for every wire-shaped operation ----------------
+
+ATTRIBUTE_VALUES = st.recursive(
+    st.one_of(
+        st.builds(lambda s: {"S": s}, st.text(max_size=8)),
+        st.builds(lambda n: {"N": str(n)}, st.integers(-(10**9), 10**9)),
+        st.builds(lambda b: {"B": b}, st.binary(max_size=8)),
+        st.builds(lambda b: {"BOOL": b}, st.booleans()),
+        st.just({"NULL": True}),
+        st.builds(lambda s: {"SS": sorted(s)}, st.sets(st.text(min_size=1, max_size=4), min_size=1, max_size=3)),
+        st.builds(lambda s: {"NS": sorted(map(str, s))}, st.sets(st.integers(0, 99), min_size=1, max_size=3)),
+        st.builds(lambda s: {"BS": sorted(s)}, st.sets(st.binary(min_size=1, max_size=4), min_size=1, max_size=3)),
+    ),
+    lambda inner: st.one_of(
+        st.builds(lambda m: {"M": m}, st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=4)),
+        st.builds(lambda values: {"L": values}, st.lists(inner, max_size=4)),
+    ),
+    max_leaves=12,
+)
+
+
+@dataclass
+class BothWays:
+    differences: list[str] = field(default_factory=list)
+    contexts: dict[str, Any] = field(default_factory=dict)
+    """The last context of each operation compared."""
+
+
+@pytest.fixture
+def both_ways(aws: None, monkeypatch: pytest.MonkeyPatch) -> BothWays:
+    """Every DynamoDB response answered both ways, moto's serializer's answer sent; each
+    operation whose bodies differ is listed."""
+    seen = BothWays()
+
+    def both(self: Any, context: Any) -> Any:
+        fast = moto_patches._result_as_json(self, context)
+        full = PATCHED["ActionResult.execute_result"](self, context)
+        mine, moto_s = (
+            (fast[0], fast[1]["Content-Type"], json.loads(fast[2])),
+            (full[0], full[1]["Content-Type"], json.loads(full[2])),
+        )
+        if mine != moto_s:
+            seen.differences.append(f"{context.operation_model.name}: {mine} != {moto_s}")
+        seen.contexts[context.operation_model.name] = context
+        return full
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    return seen
+
+
+@given(item=st.dictionaries(st.text(min_size=1, max_size=6).filter(lambda k: k != "pk"), ATTRIBUTE_VALUES, max_size=6))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_item_json_writes_any_item_as_moto_s_serializer_does(both_ways: BothWays, item: dict[str, Any]) -> None:
+    db = boto3.client("dynamodb")
+    table = ITEMS_TABLE.setdefault("name", _table(None))
+    key = {"pk": {"S": uuid.uuid4().hex}}
+    db.put_item(TableName=table, Item={**key, **item})
+    assert db.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == {**key, **item}
+    db.put_item(TableName=table, Item={**key, **item}, ReturnValues="ALL_OLD")
+    assert both_ways.differences == []
+
+
+ITEMS_TABLE: dict[str, str] = {}
+
+
+def test_item_json_answers_every_wire_shaped_operation_as_moto_s_serializer_does(both_ways: BothWays) -> None:
+    db: Any = boto3.client("dynamodb")  # keyword arguments spread from dicts below
+    table = _table(None)
+    order = {
+        "status": {"S": "PENDING"},
+        "lines": {"L": [{"M": {"sku": {"S": "TEE-M"}, "quantity": {"N": "1"}}}]},
+        "steps": {"M": {"ChargePayment": {"S": "2026-11-29T20:00:00.000Z"}}},
+        "note": {"S": "ünïcode ✓"},
+        "receipt": {"B": b"\x00\xff"},
+        "tags": {"SS": ["a", "b"]},
+        "gift": {"BOOL": False},
+        "coupon": {"NULL": True},
+    }
+    keys = [{"pk": {"S": f"o{n}"}} for n in range(3)]
+    total = {"ReturnConsumedCapacity": "TOTAL"}
+    for key in keys:
+        db.put_item(TableName=table, Item={**key, **order}, **total)
+    db.put_item(TableName=table, Item={**keys[0], **order}, ReturnValues="ALL_OLD")
+    db.get_item(TableName=table, Key=keys[0], ConsistentRead=True, **total)
+    db.get_item(TableName=table, Key={"pk": {"S": "absent"}})
+    db.get_item(TableName=table, Key=keys[0], ProjectionExpression="lines[0].sku, steps")
+    db.update_item(
+        TableName=table,
+        Key=keys[1],
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "CONFIRMED"}},
+        ReturnValues="ALL_NEW",
+        **total,
+    )
+    db.update_item(TableName=table, Key=keys[1], UpdateExpression="REMOVE coupon", ReturnValues="UPDATED_OLD")
+    db.batch_get_item(RequestItems={table: {"Keys": [*keys, {"pk": {"S": "absent"}}]}}, ReturnConsumedCapacity="TOTAL")
+    db.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": key}} for key in keys])
+    db.query(TableName=table, KeyConditionExpression="pk = :k", ExpressionAttributeValues={":k": keys[2]["pk"]})
+    db.scan(TableName=table, Limit=2, **total)  # a page: LastEvaluatedKey
+    db.scan(TableName=table, Select="COUNT")
+    db.delete_item(TableName=table, Key=keys[2], ReturnValues="ALL_OLD", **total)
+    assert both_ways.differences == []
+    assert set(both_ways.contexts) >= {
+        "PutItem",
+        "GetItem",
+        "UpdateItem",
+        "BatchGetItem",
+        "TransactGetItems",
+        "Query",
+        "Scan",
+        "DeleteItem",
+    }
+
+
+def test_item_json_leaves_what_is_not_wire_shaped_to_moto_s_serializer(both_ways: BothWays) -> None:
+    db = boto3.client("dynamodb")
+    table = _table(None)
+    assert isinstance(db.describe_table(TableName=table)["Table"]["CreationDateTime"], datetime)  # the serializer's
+    db.get_item(TableName=table, Key={"pk": {"S": "absent"}})
+    context = both_ways.contexts["GetItem"]
+    odd = DynamoResult({"Item": {"at": {"S": datetime(2026, 11, 29, tzinfo=UTC)}}})  # no JSON: the serializer's
+    assert moto_patches._result_as_json(odd, context) == PATCHED["ActionResult.execute_result"](odd, context)
 
 
 def test_the_action_lookup_lists_a_response_class_once(aws: None) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -19,8 +20,10 @@ from sandbox.aws.server import (
     LEVERS,
     SWITCH_INTERVAL_SECONDS,
     PriorityGate,
+    ReusedRequestThreads,
     Runtimes,
     application,
+    http_server,
     levers_off,
     switch_interval,
 )
@@ -165,7 +168,7 @@ PULLED = """
 import gc, json, logging, sys
 from moto.core import responses
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import json_path
@@ -177,6 +180,7 @@ targets = [
     (DynamoDBBackend, "transact_write_items"), (AmazonStateLanguageParser, "parse"), (json_path, "parse"),
     (responses, "method_names_from_class"), (SQSBackend, "is_message_valid_based_on_retention_period"),
     (StepFunctionsParserBackend, "start_execution"), (DynamoHandler, "call_action"),
+    (DynamoResult, "execute_result"),
 ]
 unpatched = {name: getattr(owner, name) for owner, name in targets}
 pull_levers(levers_off(), frozenset({"api-key"}))
@@ -192,7 +196,7 @@ print(json.dumps({
 
 PROCESS_LEVERS = (
     "gc-freeze,quiet-log,api-priority,item-snapshots,parse-cache,jsonpath-cache,backend-lookup,"
-    "queue-attributes,switch-interval"
+    "queue-attributes,switch-interval,item-json"
 )
 
 
@@ -212,3 +216,55 @@ def test_the_embedded_aws_pulls_each_of_its_levers_unless_it_is_off_and_always_p
     assert [name for name, done in off["patched"].items() if done] == ["start_execution", "call_action"]
     assert off["switch_interval"] == sys.getswitchinterval() and off["frozen"] == 0 and not off["quiet"]
     assert off["priority"] == []
+
+
+# -- request-threads -----------------------------------------------------------------------------
+
+
+def reused_threads(server: Any) -> ReusedRequestThreads | None:
+    owner = getattr(server.process_request, "__self__", None)
+    return owner if isinstance(owner, ReusedRequestThreads) else None
+
+
+def test_a_request_thread_serves_the_next_request_and_a_busy_one_never_holds_a_request_back() -> None:
+    release = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/hold":
+            release.wait(60)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(threading.get_ident()).encode()]
+
+    server = http_server(0, app, levers_off({}))
+    threads = reused_threads(server)
+    assert threads is not None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+
+    def get(path: str) -> bytes:
+        with urllib.request.urlopen(url + path, timeout=60) as response:
+            return bytes(response.read())
+
+    try:
+        first = get("/")
+        until(lambda: threads._waiting == 1, "the thread waits for the next request")
+        assert get("/") == first  # the same thread, reused
+        until(lambda: threads._waiting == 1, "the thread waits again")
+        held: list[bytes] = []
+        holder = threading.Thread(target=lambda: held.append(get("/hold")))
+        holder.start()
+        until(lambda: threads._waiting == 0, "the waiting thread took the held request")
+        assert get("/") != first  # a new thread: the busy one holds nothing back
+        release.set()
+        holder.join(60)
+        assert held == [first]
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_request_threads_off_leaves_werkzeug_a_thread_per_request() -> None:
+    server = http_server(0, lambda environ, start_response: [], levers_off({"SANDBOX_LEVERS_OFF": "request-threads"}))
+    server.server_close()
+    assert reused_threads(server) is None

@@ -73,27 +73,30 @@ def through_the_sandbox(sandbox: Sandbox, orders: int = ORDERS) -> tuple[Run, li
         assert status == 202, (status, body)
         return (time.perf_counter() - started) * 1000, str(body["orderId"])
 
+    def settle(order_ids: set[str]) -> None:
+        """Until every order is settled: a request per 100 orders (BatchGetItem's most) per look,
+        since the watching must not load what it measures."""
+        waiting, deadline = set(order_ids), time.monotonic() + 600
+        while waiting:
+            assert time.monotonic() < deadline, f"{len(waiting)} orders never settled"
+            keys = [{"orderId": {"S": order_id}} for order_id in waiting]
+            for first in range(0, len(keys), 100):
+                request = {
+                    "Keys": keys[first : first + 100],
+                    "ProjectionExpression": "orderId, #s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                }
+                for item in db.batch_get_item(RequestItems={table: request})["Responses"][table]:
+                    if item["status"]["S"] in TERMINAL:
+                        waiting.discard(item["orderId"]["S"])
+            time.sleep(0.2)
+
     with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(submit, range(CLIENTS)))  # warm every worker: cold starts are not throughput
+        # Warm every worker, the sagas' too, and let those sagas finish: cold starts are not throughput.
+        settle({order_id for _, order_id in pool.map(submit, range(CLIENTS))})
         started, cpu_at_start = time.perf_counter(), sandbox.aws_cpu_seconds()
         results = list(pool.map(submit, range(orders)))
-    waiting = {order_id for _, order_id in results}
-    deadline = time.monotonic() + 600
-    while (
-        waiting
-    ):  # a request per 100 orders (BatchGetItem's most) per look: the watching must not load what it measures
-        assert time.monotonic() < deadline, f"{len(waiting)} orders never settled"
-        keys = [{"orderId": {"S": order_id}} for order_id in waiting]
-        for first in range(0, len(keys), 100):
-            request = {
-                "Keys": keys[first : first + 100],
-                "ProjectionExpression": "orderId, #s",
-                "ExpressionAttributeNames": {"#s": "status"},
-            }
-            for item in db.batch_get_item(RequestItems={table: request})["Responses"][table]:
-                if item["status"]["S"] in TERMINAL:
-                    waiting.discard(item["orderId"]["S"])
-        time.sleep(0.2)
+    settle({order_id for _, order_id in results})
     return measured(sandbox, orders, started, cpu_at_start), [latency for latency, _ in results]
 
 

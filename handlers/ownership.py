@@ -100,20 +100,18 @@ class RegionControl:
             return self.role == "primary"
         return control.active_region == self.region
 
-    def check_task(self, order_id: str) -> None:
+    def check_task(self, order_id: str) -> dict[str, Any] | None:
         """Before a saga task's first effect: stand down unless this region is active and owns
-        the order (an order without an owner predates ownership: the active region's)."""
+        the order (an order without an owner predates ownership: the active region's). Returns
+        the order item as read (consistent, whole, None when absent): the task's own first read
+        of it (``handlers.toolkit.work_items.first_read``)."""
         if not self.active():
             raise RegionStandsDown(f"{self.region} is passive: {order_id} is not worked here")
-        item = self.table.get_item(
-            Key={"orderId": order_id},
-            ConsistentRead=True,
-            ProjectionExpression="#owner",
-            ExpressionAttributeNames={"#owner": OWNER_ATTRIBUTE},
-        ).get("Item")
+        item: dict[str, Any] | None = self.table.get_item(Key={"orderId": order_id}, ConsistentRead=True).get("Item")
         owner = (item or {}).get(OWNER_ATTRIBUTE)
         if owner and owner != self.region:
             raise RegionStandsDown(f"{order_id} is owned by {owner}, not {self.region}")
+        return item
 
     def startable(self, order_id: str) -> dict[str, Any] | None:
         """Whether this region may start a saga for the order: it is active, the order item is

@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers import ownership
+from handlers.toolkit.work_items import first_read
 
 logger = Logger()
 metrics = Metrics(namespace="OrderSaga")
@@ -51,9 +52,11 @@ def saga_task(task: str, *, compensation: bool = False) -> Callable[[Callable[[s
                 logger.set_correlation_id(order_id)
                 # Before any effect: a passive region, or one that no longer owns the order, stands down.
                 guard = ownership.from_environment()
-                if guard is not None:
-                    guard.check_task(order_id)
-                result = work(order_id)
+                if guard is None:
+                    result = work(order_id)
+                else:
+                    with first_read(guard.table.name, order_id, guard.check_task(order_id)):
+                        result = work(order_id)
             except Exception as error:
                 metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
                 metrics.add_metadata(key="error", value=type(error).__name__)

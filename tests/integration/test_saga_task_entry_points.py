@@ -118,3 +118,50 @@ def test_metrics_count_outcomes_and_latency_per_task_in_the_order_saga_namespace
     assert ["Task"] in [sorted(set(d) - {"service"}) for d in directive["Dimensions"]]
     assert metrics["Task"] == "ReleaseInventory"
     assert {m["Name"] for m in directive["Metrics"]} == {"Succeeded", "Latency", "Compensations"}
+
+
+@pytest.fixture
+def guarded(deployed: Stores, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """The region guard on, as the program deploys it; yields every GetItem the tasks make."""
+    import boto3
+
+    from handlers import ownership
+
+    monkeypatch.setenv("REGION_ROLE", "primary")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    ownership.from_environment.cache_clear()
+    reads: list[dict[str, Any]] = []
+    session = boto3._get_default_session()
+    session.events.register("provide-client-params.dynamodb.GetItem", lambda params, **_: reads.append(params))
+    yield reads
+    session.events.unregister("provide-client-params.dynamodb.GetItem")
+    ownership.from_environment.cache_clear()
+
+
+@pytest.mark.parametrize("task", list(ENTRY_POINTS))
+def test_a_guarded_task_reads_the_order_once_for_the_guard_and_itself(
+    guarded: list[dict[str, Any]], deployed: Stores, task: str
+) -> None:
+    deployed.add_order("o-1", lines=[("TEE", 1)], points=10)
+    if task in ("RefundPayment", "CancelShipment"):  # their undo: first the forward result to undo
+        ENTRY_POINTS[{"RefundPayment": "AuthorizePayment", "CancelShipment": "BookShipment"}[task]](
+            saga_document("o-1"), LambdaContext()
+        )
+    guarded.clear()
+    ENTRY_POINTS[task](saga_document("o-1"), LambdaContext())
+    order_reads = [read for read in guarded if read["Key"] == {"orderId": "o-1"}]  # not the control item's
+    assert order_reads == [{"TableName": deployed.orders.name, "Key": {"orderId": "o-1"}, "ConsistentRead": True}]
+    assert task in deployed.order("o-1")["steps"]
+
+
+def test_a_guarded_task_on_an_order_another_region_owns_stands_down_before_any_effect(
+    guarded: list[dict[str, Any]], deployed: Stores
+) -> None:
+    deployed.add_order("o-1", lines=[("TEE", 1)])
+    deployed.orders.update_item(
+        Key={"orderId": "o-1"}, UpdateExpression="SET ownerRegion = :r", ExpressionAttributeValues={":r": "us-west-2"}
+    )
+    with pytest.raises(Exception) as raised:
+        ENTRY_POINTS["ReserveInventory"](saga_document("o-1"), LambdaContext())
+    assert type(raised.value).__name__ == "RegionStandsDown"
+    assert deployed.order("o-1")["steps"] == {}

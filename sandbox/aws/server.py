@@ -380,7 +380,7 @@ def dispatch_in_process(app: Any) -> Any:
 class ReusedRequestThreads:
     """Lever ``request-threads``: werkzeug's threaded server starts a thread for every request
     (it closes every connection, so every request is a connection), and its accept loop spent
-    ~14 % of the server's interpreter lock making and starting them under the bench (py-spy
+    ~16 % of the server's interpreter lock making and starting them under the bench (py-spy
     ``--gil``). A thread that finished its request waits for the next one instead; a new thread
     starts only when none is waiting, so a request never queues behind another (a long poll
     holds its thread, as before). Threads stay, as many as the most requests ever in at once."""

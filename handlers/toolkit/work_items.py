@@ -33,7 +33,9 @@ _first_read: ContextVar[tuple[str, str, Item | None] | None] = ContextVar("first
 def first_read(table_name: str, order_id: str, item: Item | None) -> Iterator[None]:
     """An invocation whose first read of the saga's item was made already (the region guard's,
     a consistent read of the whole item): the task's own first read of that item returns it
-    rather than read it again, one request fewer per task. Later reads go to the table."""
+    rather than read it again, one request fewer per task. Later reads go to the table, and so
+    does every read after a write here (``create``, ``fence``, ``stamp``): a read after an effect
+    must see it."""
     token = _first_read.set((table_name, order_id, item))
     try:
         yield
@@ -63,6 +65,7 @@ class WorkItems:
     def create(self, item: Item) -> bool:
         """Write a new item (with the empty ``steps`` map stamps write into); False when one
         with that id exists already."""
+        _first_read.set(None)
         try:
             self.table.put_item(Item={"steps": {}, **item}, ConditionExpression="attribute_not_exists(orderId)")
         except ClientError as error:
@@ -83,6 +86,7 @@ class WorkItems:
         """Record that ``step``'s compensator runs (kept from the first time); returns the item
         as of that write: a result a forward stamp records after it is refused, so what the
         compensator sees here is final."""
+        _first_read.set(None)
         try:
             response = self.table.update_item(
                 Key={"orderId": order_id},
@@ -102,6 +106,7 @@ class WorkItems:
         """Record that ``task`` completed (``steps.<task>``), with what it produced. With
         ``fenced_by`` (a forward step's name) the write is refused once that step was undone:
         ``AlreadyCompensated``, and its result is never recorded."""
+        _first_read.set(None)
         names = {"#task": task} | {f"#{key}": key for key in attributes}
         values = {":now": now()} | {f":{key}": value for key, value in attributes.items()}
         assignments = ["steps.#task = :now"] + [f"#{key} = :{key}" for key in attributes]

@@ -45,7 +45,7 @@ Upstream, for moto's users (issue text):
     ``AttributeValue`` (ten members each, nested maps and lists included): 2.1 ms of server time
     for a GetItem of a 15-attribute item, ~18 % of the server under a saga load. The data-plane
     results (``dynamo_to_dict``) are already in the wire's shape, with blobs as bytes, so
-    ``json.dumps`` with a base64 hook for bytes gives the same body.
+    ``json.dumps`` with a base64 hook for bytes gives the same JSON (capacities as doubles).
 
     DynamoDB: ``transact_write_items`` deep-copies every table a transaction names to restore it
     on cancellation, so its cost grows with the table, not the transaction, and a rollback
@@ -312,13 +312,26 @@ def _blob(value: Any) -> str:
     raise TypeError(f"not wire-shaped: {type(value).__name__}")
 
 
+def _as_doubles(capacity: Any) -> Any:
+    """``ConsumedCapacity``'s units are doubles in the model: the serializer writes ``1.0``
+    where moto's result holds ``1`` (BatchGetItem counts its keys)."""
+    if isinstance(capacity, list):
+        return [_as_doubles(entry) for entry in capacity]
+    if isinstance(capacity, dict):
+        return {key: _as_doubles(value) for key, value in capacity.items()}
+    return float(capacity) if isinstance(capacity, int) and not isinstance(capacity, bool) else capacity
+
+
 def _result_as_json(self: DynamoResult, context: ActionContext) -> Any:
     operation = context.operation_model
     result = self.result
     if operation.name in WIRE_SHAPED and isinstance(result, dict) and operation.output_shape is not None:
         members = operation.output_shape.members
+        kept = {k: v for k, v in result.items() if v is not None and k in members}
+        if "ConsumedCapacity" in kept:
+            kept["ConsumedCapacity"] = _as_doubles(kept["ConsumedCapacity"])
         try:
-            body = json.dumps({k: v for k, v in result.items() if v is not None and k in members}, default=_blob)
+            body = json.dumps(kept, default=_blob)
         except TypeError:
             pass  # a timestamp or a model object: the full serializer knows its shape
         else:
@@ -334,11 +347,14 @@ def serialize_items_as_json() -> None:
     the wire's shape, binary values as bytes; they go out through ``json.dumps``, bytes as
     base64 as the serializer writes them.
 
-    Safe because the body is the same JSON: top-level members outside the output shape and
-    None values are dropped, as the serializer drops them, and anything but dicts, lists,
-    strings, numbers, booleans and bytes (a timestamp) falls back to the serializer. Errors
-    never come here (they are raised, and serialized elsewhere). A test compares the two on
-    every operation."""
+    Safe because the body is the same JSON value (its keys may come in another order, which
+    JSON does not fix): top-level members outside the output shape and None values are
+    dropped, as the serializer drops them, consumed capacities are written as the doubles they
+    are, and anything but dicts, lists, strings, numbers, booleans and bytes (a timestamp)
+    falls back to the serializer. No nested member of these results is outside the model or
+    None (moto's item collection metrics, which could be, come only from the write batches and
+    transactions, not served here). Errors never come here (they are raised, and serialized
+    elsewhere). A test compares the two, number types included, on every operation."""
     check_version()
     DynamoResult.execute_result = _result_as_json  # type: ignore[method-assign,assignment]
 

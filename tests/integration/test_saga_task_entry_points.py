@@ -132,9 +132,13 @@ def guarded(deployed: Stores, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
     ownership.from_environment.cache_clear()
     reads: list[dict[str, Any]] = []
     session = boto3._get_default_session()
-    session.events.register("provide-client-params.dynamodb.GetItem", lambda params, **_: reads.append(params))
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        reads.append(params)
+
+    session.events.register("provide-client-params.dynamodb.GetItem", record)
     yield reads
-    session.events.unregister("provide-client-params.dynamodb.GetItem")
+    session.events.unregister("provide-client-params.dynamodb.GetItem", record)
     ownership.from_environment.cache_clear()
 
 

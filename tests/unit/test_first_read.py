@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from handlers.toolkit.work_items import WorkItems, first_read
@@ -16,6 +17,9 @@ class Table:
     def get_item(self, **_: Any) -> dict[str, Any]:
         self.reads += 1
         return {"Item": {"orderId": "o-1", "read": self.reads}}
+
+    def update_item(self, **_: Any) -> dict[str, Any]:
+        return {"Attributes": {"orderId": "o-1"}}
 
 
 def test_the_first_read_of_that_item_in_that_table_is_the_one_made_and_later_reads_go_to_the_table() -> None:
@@ -39,3 +43,17 @@ def test_another_order_another_table_or_after_the_invocation_reads_the_table() -
         assert WorkItems(returns).find("o-1") == {"orderId": "o-1", "read": 1}
         assert WorkItems(orders).find("o-2") == {"orderId": "o-1", "read": 1}
     assert WorkItems(orders).find("o-1") == {"orderId": "o-1", "read": 2}
+
+
+def test_a_read_after_a_write_goes_to_the_table() -> None:
+    orders = Table("orders")
+    writes: list[Callable[[WorkItems], object]] = [
+        lambda items: items.stamp("o-1", "ReleaseInventory"),
+        lambda items: items.fence("o-1", "ReserveInventory"),
+    ]
+    for write in writes:
+        with first_read("orders", "o-1", {"orderId": "o-1", "read": "the guard's"}):
+            write(WorkItems(orders))
+            found = WorkItems(orders).find("o-1")
+            assert found == {"orderId": "o-1", "read": orders.reads}  # the table's, not the guard's
+    assert orders.reads == 2

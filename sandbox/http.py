@@ -49,6 +49,15 @@ class DropConnection(Exception):
     """Raised by a part to close the connection without an answer (a region gone dark)."""
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver listens with a backlog of 5: a burst of more connections than that, while
+    # the accept loop waits for the interpreter lock, has its SYNs dropped, and each such client
+    # waits for TCP's 1 s retransmission (seen: 1.02-1.09 s intakes in the bench, and listen
+    # overflows in every demo). werkzeug's servers listen with 128, as here.
+    request_queue_size = 128
+
+
 class LoopbackServer:
     """HTTP/1.1 on ``host:port`` (0: any free port), served by daemon threads until ``stop``."""
 
@@ -61,8 +70,7 @@ class LoopbackServer:
         port: int = 0,
         max_body_bytes: int | None = None,
     ) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(respond, max_body_bytes))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler(respond, max_body_bytes))
         # stop() waits for the serving loop's next poll: 0.5 s by default, a second per test
         # that starts the two partners.
         serve = functools.partial(self._server.serve_forever, poll_interval=0.05)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import urllib.parse
 import urllib.request
 
 from sandbox.http import LoopbackServer, Reply, Request
@@ -17,12 +18,13 @@ def test_a_burst_of_connections_waits_in_the_backlog_instead_of_having_its_syns_
         return Reply(200, b"ok")
 
     server = LoopbackServer(respond, name="burst")  # not serving yet: nothing accepts
-    host, port = server._server.server_address[:2]
+    address = urllib.parse.urlsplit(server.url)
     with contextlib.ExitStack() as connections:
-        # WHEN a burst connects while the accept loop is away (5 s each: far beyond a
-        # handshake on loopback, far short of TCP's retransmissions of a dropped SYN)
+        # WHEN a burst connects while the accept loop is away (5 s each: a queued connection
+        # completes at once on loopback; a dropped SYN is sent again, but with nothing accepted
+        # there is still no room, and its connect times out)
         for _ in range(BURST):
-            connections.enter_context(socket.create_connection((str(host), port), timeout=5))
+            connections.enter_context(socket.create_connection((address.hostname, address.port), timeout=5))
         # THEN every one is queued, and the server, once serving, answers
         server.start()
         try:

@@ -174,7 +174,7 @@ def test_a_received_message_is_checked_against_its_queues_retention_without_comp
     assert computed == []  # each message's check read the period, not every attribute
 
 
-# -- item-json: the same body as moto's serializer, for every wire-shaped operation ----------------
+# -- item-json: the same JSON as moto's serializer, for every wire-shaped operation ----------------
 
 ATTRIBUTE_VALUES = st.recursive(
     st.one_of(
@@ -225,6 +225,10 @@ def both_ways(aws: None, monkeypatch: pytest.MonkeyPatch) -> BothWays:
     return seen
 
 
+ITEMS_TABLE: dict[str, str] = {}
+"""The one table the property test's examples write to (made by the first)."""
+
+
 @given(item=st.dictionaries(st.text(min_size=1, max_size=6).filter(lambda k: k != "pk"), ATTRIBUTE_VALUES, max_size=6))
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_item_json_writes_any_item_as_moto_s_serializer_does(both_ways: BothWays, item: dict[str, Any]) -> None:
@@ -238,9 +242,6 @@ def test_item_json_writes_any_item_as_moto_s_serializer_does(both_ways: BothWays
     assert db.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == {**key, **item}
     db.put_item(TableName=table, Item={**key, **item}, ReturnValues="ALL_OLD")
     assert both_ways.differences == []
-
-
-ITEMS_TABLE: dict[str, str] = {}
 
 
 def test_item_json_answers_every_wire_shaped_operation_as_moto_s_serializer_does(both_ways: BothWays) -> None:

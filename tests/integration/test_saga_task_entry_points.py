@@ -169,3 +169,31 @@ def test_a_guarded_task_on_an_order_another_region_owns_stands_down_before_any_e
         ENTRY_POINTS["ReserveInventory"](saga_document("o-1"), LambdaContext())
     assert type(raised.value).__name__ == "RegionStandsDown"
     assert deployed.order("o-1")["steps"] == {}
+
+
+# The compensator runs inside the step's invocation here, so Powertools sees the Task dimension twice.
+@pytest.mark.filterwarnings("ignore:Dimension 'Task' has already been added")
+def test_a_compensator_that_overtakes_the_guards_read_still_fences_the_late_step(
+    guarded: list[dict[str, Any]], deployed: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers.ownership import RegionControl
+
+    # GIVEN the step's first read is the guard's, and its compensator runs right after it
+    deployed.add_order("o-1", lines=[("TEE", 1)])
+    before = deployed.stock("TEE")
+    read = RegionControl.check_task
+
+    def overtaken(guard: RegionControl, order_id: str) -> dict[str, Any] | None:
+        item = read(guard, order_id)
+        monkeypatch.setattr(RegionControl, "check_task", read)  # once: the compensator's own guard reads afresh
+        ENTRY_POINTS["ReleaseInventory"](saga_document(order_id), LambdaContext())
+        return item  # read before the fence
+
+    monkeypatch.setattr(RegionControl, "check_task", overtaken)
+    # WHEN the late step goes on with that read
+    with pytest.raises(Exception) as raised:
+        ENTRY_POINTS["ReserveInventory"](saga_document("o-1"), LambdaContext())
+    # THEN its effect meets the fence: no stock held, nothing recorded as done
+    assert type(raised.value).__name__ == "AlreadyCompensated"
+    assert deployed.stock("TEE") == before
+    assert "ReserveInventory" not in deployed.order("o-1")["steps"]
